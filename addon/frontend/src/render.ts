@@ -1,0 +1,236 @@
+// Renders the status document and history into the static skeleton of index.html.
+
+import type { Check, HistoryDoc, StatusDoc } from './api';
+import { lineChart, type ChartSpec } from './charts';
+import type { LinkState } from './sse';
+
+const MIB = 1024 * 1024;
+const $ = <T extends HTMLElement = HTMLElement>(id: string) => document.getElementById(id) as T;
+
+type Child = Node | string | null | undefined | false;
+
+function h(tag: string, attrs: Record<string, string> = {}, ...children: Child[]): HTMLElement {
+  const node = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs)) node.setAttribute(k, v);
+  for (const c of children) if (c) node.append(c);
+  return node;
+}
+
+const num = (v: number, digits = 1) => v.toLocaleString('en', { maximumFractionDigits: digits });
+const mib = (bytes: number | null) => (bytes === null ? null : `${num(bytes / MIB)} MiB`);
+const pct = (v: number | null, digits = 1) => (v === null ? null : `${num(v, digits)} %`);
+
+export function duration(s: number): string {
+  const d = Math.floor(s / 86400);
+  const hrs = Math.floor((s % 86400) / 3600);
+  const min = Math.floor((s % 3600) / 60);
+  if (d) return `${d} d ${hrs} h`;
+  if (hrs) return `${hrs} h ${min} min`;
+  if (min) return `${min} min ${Math.floor(s % 60)} s`;
+  return `${Math.floor(s)} s`;
+}
+
+const when = (iso: string | null) => (iso ? new Date(iso).toLocaleString() : null);
+
+// ---- banner and live indicator -------------------------------------------------------------
+
+/** Sets text only when it changes, so aria-live announces real changes, not heartbeats. */
+function setText(node: HTMLElement, text: string) {
+  if (node.textContent !== text) node.textContent = text;
+}
+
+export function renderBanner(status: string, text: string) {
+  const banner = $('banner');
+  banner.dataset.status = status;
+  setText(banner, text);
+}
+
+const LINK_TEXT: Record<LinkState | 'offline', string> = {
+  connecting: 'Connecting…',
+  live: 'Live',
+  reconnecting: 'Reconnecting…',
+  offline: 'Offline',
+};
+
+export function renderLink(state: LinkState | 'offline') {
+  const live = $('live');
+  live.dataset.state = state;
+  setText(live.querySelector('.live-text') as HTMLElement, LINK_TEXT[state]);
+}
+
+// ---- checks --------------------------------------------------------------------------------
+
+const CHECK_LABELS: Record<string, string> = {
+  node: 'Node.js',
+  bcrypt: 'bcrypt',
+  'better-sqlite3': 'better-sqlite3',
+  database: 'Database',
+  frontend: 'Frontend build',
+};
+
+function facts(doc: StatusDoc, name: string): [string, string | null][] {
+  switch (name) {
+    case 'node':
+      return [
+        ['Version', `v${doc.node.version}`],
+        ['Minimum', `v${doc.node.min_major}`],
+      ];
+    case 'bcrypt':
+    case 'better-sqlite3': {
+      const m = doc.native_modules[name];
+      if (!m) return [];
+      return [
+        ['Version', m.version],
+        ['Loaded', m.loaded ? 'yes' : 'no'],
+        ['Self-test', m.self_test_ok ? 'passed' : 'failed'],
+        ['Checked', when(m.checked_at)],
+      ];
+    }
+    case 'database':
+      return [
+        ['Size', mib(doc.database.size_bytes)],
+        ['Journal', doc.database.journal_mode],
+        ['Integrity', doc.database.integrity],
+        ['Path', doc.database.path],
+      ];
+    case 'frontend':
+      return [
+        ['Build', doc.frontend.build_id],
+        ['Built', when(doc.frontend.built_at)],
+      ];
+    default:
+      return [];
+  }
+}
+
+/** The underlying error text, when the check's message does not already carry it. */
+function errorText(doc: StatusDoc, check: Check): string | null {
+  const err = check.name === 'database' ? doc.database.error : (doc.native_modules[check.name]?.error ?? null);
+  return err && !check.message.includes(err) ? err : null;
+}
+
+function checkCard(doc: StatusDoc, check: Check): HTMLElement {
+  const titleId = `check-${check.name}`;
+  const error = check.ok ? null : errorText(doc, check);
+  const rows = facts(doc, check.name).filter((r): r is [string, string] => r[1] !== null);
+  return h(
+    'li',
+    { class: 'card check', 'data-check': check.name, 'data-ok': String(check.ok), 'aria-labelledby': titleId },
+    h(
+      'div',
+      { class: 'check-head' },
+      h('h3', { id: titleId }, CHECK_LABELS[check.name] ?? check.name),
+      h('span', { class: `badge ${check.ok ? 'ok' : check.critical ? 'error' : 'warn'}` }, check.ok ? 'OK' : 'Failing'),
+    ),
+    h('p', { class: 'message' }, check.message),
+    error && h('pre', { class: 'error-text' }, error),
+    rows.length > 0 && h('dl', { class: 'facts' }, ...rows.flatMap(([k, v]) => [h('dt', {}, k), h('dd', {}, v)])),
+    !check.critical && h('p', { class: 'note' }, 'Non-critical'),
+  );
+}
+
+// ---- overview tiles ------------------------------------------------------------------------
+
+let uptimeBase: { uptimeS: number; at: number } | null = null;
+
+export function tickUptime() {
+  const node = document.querySelector<HTMLElement>('[data-metric="uptime"] .value');
+  if (node && uptimeBase) node.textContent = duration(uptimeBase.uptimeS + (Date.now() - uptimeBase.at) / 1000);
+}
+
+function tile(key: string, label: string, value: string | null, sub?: string | null): HTMLElement {
+  return h(
+    'div',
+    { class: 'card tile', 'data-metric': key },
+    h('dt', {}, label),
+    h('dd', { class: 'value', title: value === null ? 'not measured yet' : '' }, value ?? '—'),
+    sub ? h('dd', { class: 'sub' }, sub) : null,
+  );
+}
+
+function tiles(doc: StatusDoc): HTMLElement[] {
+  const { container: c, process: p, history: hist } = doc;
+  const growth = hist.memory_growth_mib_per_hour;
+  const limit = c.memory_limit_bytes === null ? null : `of ${mib(c.memory_limit_bytes)} (${pct(c.memory_percent, 0) ?? '—'})`;
+  return [
+    tile('uptime', 'Uptime', duration(doc.server.uptime_s), `since ${when(doc.server.started_at)}`),
+    tile('version', 'Version', doc.server.version, `Node v${doc.node.version}`),
+    tile('availability-24h', 'Availability 24 h', pct(hist.availability_24h_percent, 2)),
+    tile('availability-7d', 'Availability 7 d', pct(hist.availability_7d_percent, 2)),
+    tile(
+      'memory-growth',
+      'Memory trend',
+      growth === null ? null : `${growth > 0 ? '+' : ''}${num(growth, 2)} MiB/h`,
+      hist.growth_window_hours === null ? null : `over the last ${num(hist.growth_window_hours)} h`,
+    ),
+    tile('memory', 'Memory', mib(c.memory_used_bytes ?? p.rss_bytes), limit ?? (p.rss_bytes === null ? null : `process RSS ${mib(p.rss_bytes)}`)),
+    tile('cpu', 'CPU', pct(c.cpu_percent ?? p.cpu_percent), p.cpu_percent === null ? null : `process ${pct(p.cpu_percent)}`),
+    tile('event-loop', 'Event loop p99', p.event_loop_delay_p99_ms === null ? null : `${num(p.event_loop_delay_p99_ms)} ms`),
+  ];
+}
+
+// ---- status document -----------------------------------------------------------------------
+
+const BANNER_TEXT = { ok: 'All checks pass', degraded: 'Degraded', error: 'Error' };
+
+export function renderStatus(doc: StatusDoc) {
+  const failing = doc.checks.filter((c) => !c.ok).map((c) => CHECK_LABELS[c.name] ?? c.name);
+  renderBanner(doc.status, failing.length ? `${BANNER_TEXT[doc.status]}: ${failing.join(', ')} failing` : BANNER_TEXT[doc.status]);
+  $('checks').replaceChildren(...doc.checks.map((c) => checkCard(doc, c)));
+  uptimeBase = { uptimeS: doc.server.uptime_s, at: Date.now() };
+  $('metrics').replaceChildren(...tiles(doc));
+  setText($('footer-text'), `HAsync ${doc.server.version} · instance ${doc.server.instance_id.slice(0, 8)} · updated ${new Date().toLocaleTimeString()}`);
+}
+
+// ---- history charts ------------------------------------------------------------------------
+
+let lastHistory: HistoryDoc | null = null;
+
+export function renderHistory(hist: HistoryDoc | null = lastHistory) {
+  if (!hist) return;
+  lastHistory = hist;
+  const times = hist.points.map((p) => Date.parse(p.ts));
+  const to = Math.max(Date.now(), times.at(-1) ?? 0);
+  const base = { times, from: to - 24 * 3_600_000, to, gapMs: hist.step_s * 2500 };
+  const toMib = (v: number | null) => (v === null ? null : v / MIB);
+  const memory: ChartSpec = {
+    ...base,
+    label: 'Memory over the last 24 hours',
+    series: [
+      { label: 'Container', cls: 's-primary', values: hist.points.map((p) => toMib(p.memory_bytes)) },
+      { label: 'Process RSS', cls: 's-accent', values: hist.points.map((p) => toMib(p.rss_bytes)) },
+    ].filter((s) => s.values.some((v) => v !== null)),
+    minTop: 1,
+    format: (v) => `${num(v)} MiB`,
+  };
+  const cpu: ChartSpec = {
+    ...base,
+    label: 'CPU over the last 24 hours',
+    series: [{ label: 'CPU', cls: 's-primary', values: hist.points.map((p) => p.cpu_percent) }],
+    minTop: 1,
+    format: (v) => `${num(v)} %`,
+  };
+  for (const [id, spec] of [['chart-memory', memory], ['chart-cpu', cpu]] as const) {
+    const box = $(id).querySelector('.plot') as HTMLElement;
+    box.replaceChildren(lineChart(spec, box.clientWidth));
+    $(id).querySelector('.legend')!.replaceChildren(
+      ...spec.series.map((s) => h('li', {}, h('span', { class: `swatch ${s.cls}`, 'aria-hidden': 'true' }), s.label)),
+    );
+  }
+}
+
+// ---- views ---------------------------------------------------------------------------------
+
+export function showLogin(message: string | null) {
+  $('dashboard').hidden = true;
+  $('login').hidden = false;
+  $('login-error').textContent = message ?? '';
+  renderBanner('unknown', 'Sign in to see the status');
+  renderLink('offline');
+  $<HTMLInputElement>('token-input').focus();
+}
+
+export function showDashboard() {
+  $('login').hidden = true;
+  $('dashboard').hidden = false;
+}
