@@ -1,0 +1,5 @@
+"""Constants for the HAsync integration."""
+
+from typing import Final
+
+DOMAIN: Final = "hasync"
