@@ -35,7 +35,7 @@ function el<K extends keyof SVGElementTagNameMap>(tag: K, attrs: Record<string, 
 /** Rounds up to a value whose quarters are round numbers. */
 export function niceTop(max: number): number {
   const mag = 10 ** Math.floor(Math.log10(max));
-  return ([1, 1.2, 1.6, 2, 2.4, 3, 4, 6, 8, 10].find((m) => m * mag >= max) ?? 10) * mag;
+  return ([1, 1.2, 1.6, 2, 2.4, 3.2, 4, 6, 8, 10].find((m) => m * mag >= max) ?? 10) * mag;
 }
 
 /** Tick times at whole local hours, 4–8 of them across the window. */
@@ -73,10 +73,12 @@ export function lineChart(spec: ChartSpec, width: number, height = 180): SVGSVGE
     );
   }
   for (const t of timeTicks(spec.from, spec.to)) {
-    svg.append(
-      el('line', { class: 'grid', x1: x(t), x2: x(t), y1: PAD.top, y2: PAD.top + plotH }),
-      el('text', { class: 'tick', x: x(t), y: height - 6, 'text-anchor': 'middle' }, timeLabel(t, spec.to - spec.from)),
-    );
+    svg.append(el('line', { class: 'grid', x1: x(t), x2: x(t), y1: PAD.top, y2: PAD.top + plotH }));
+    const label = timeLabel(t, spec.to - spec.from);
+    const half = label.length * 3.3; // about half the width of 11px text
+    if (x(t) - half >= PAD.left && x(t) + half <= w) {
+      svg.append(el('text', { class: 'tick', x: x(t), y: height - 6, 'text-anchor': 'middle' }, label));
+    }
   }
   svg.append(el('line', { class: 'axis', x1: PAD.left, x2: w - PAD.right, y1: PAD.top + plotH, y2: PAD.top + plotH }));
 

@@ -115,7 +115,13 @@ function checkCard(doc: StatusDoc, check: Check): HTMLElement {
   const rows = facts(doc, check.name).filter((r): r is [string, string] => r[1] !== null);
   return h(
     'li',
-    { class: 'card check', 'data-check': check.name, 'data-ok': String(check.ok), 'aria-labelledby': titleId },
+    {
+      class: 'card check',
+      'data-check': check.name,
+      'data-ok': String(check.ok),
+      'data-critical': String(check.critical),
+      'aria-labelledby': titleId,
+    },
     h(
       'div',
       { class: 'check-head' },
@@ -191,7 +197,8 @@ export function renderHistory(hist: HistoryDoc | null = lastHistory) {
   lastHistory = hist;
   const times = hist.points.map((p) => Date.parse(p.ts));
   const to = Math.max(Date.now(), times.at(-1) ?? 0);
-  const base = { times, from: to - 24 * 3_600_000, to, gapMs: hist.step_s * 2500 };
+  const from = Math.min(to - 24 * 3_600_000, times[0] ?? to);
+  const base = { times, from, to, gapMs: hist.step_s * 2500 };
   const toMib = (v: number | null) => (v === null ? null : v / MIB);
   const memory: ChartSpec = {
     ...base,
@@ -201,14 +208,14 @@ export function renderHistory(hist: HistoryDoc | null = lastHistory) {
       { label: 'Process RSS', cls: 's-accent', values: hist.points.map((p) => toMib(p.rss_bytes)) },
     ].filter((s) => s.values.some((v) => v !== null)),
     minTop: 1,
-    format: (v) => `${num(v)} MiB`,
+    format: (v) => `${num(v, 2)} MiB`,
   };
   const cpu: ChartSpec = {
     ...base,
     label: 'CPU over the last 24 hours',
     series: [{ label: 'CPU', cls: 's-primary', values: hist.points.map((p) => p.cpu_percent) }],
     minTop: 1,
-    format: (v) => `${num(v)} %`,
+    format: (v) => `${num(v, 2)} %`,
   };
   for (const [id, spec] of [['chart-memory', memory], ['chart-cpu', cpu]] as const) {
     const box = $(id).querySelector('.plot') as HTMLElement;

@@ -1,0 +1,187 @@
+// Browser tests of the ingress page against the real server, behind an ingress-like path prefix.
+
+import assert from 'node:assert/strict';
+import { cpSync, mkdirSync, renameSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import {
+  ARTIFACTS_DIR,
+  DIST_DIR,
+  ensureBuild,
+  launchBrowser,
+  removeDir,
+  startIngressProxy,
+  startServer,
+  tempDir,
+  waitFor,
+} from './harness.mjs';
+import { seedHistory } from './seed.mjs';
+
+describe('ingress status page', { timeout: 180_000 }, () => {
+  let server, proxy, browser, context, page, workDir, frontendDir;
+  const cleanups = [];
+
+  const api = async (path) => {
+    const res = await fetch(`${server.base}${path}`, { headers: { Authorization: `Bearer ${server.token}` } });
+    assert.equal(res.status, 200, `${path} answered ${res.status}`);
+    return res.json();
+  };
+
+  before(async () => {
+    ensureBuild();
+    workDir = tempDir('ingress');
+    cleanups.push(() => removeDir(workDir));
+    // The server serves a copy, so the test can break the copy's manifest.
+    frontendDir = join(workDir, 'frontend');
+    cpSync(DIST_DIR, frontendDir, { recursive: true });
+    const dataDir = join(workDir, 'data');
+    mkdirSync(dataDir);
+    await seedHistory(dataDir);
+    server = await startServer({ frontendDir, dataDir });
+    cleanups.push(() => server.stop());
+    proxy = await startIngressProxy(server.port);
+    cleanups.push(() => proxy.close());
+    browser = await launchBrowser();
+    cleanups.push(() => browser.close());
+    context = await browser.newContext({ viewport: { width: 1280, height: 900 }, colorScheme: 'light' });
+    page = await context.newPage();
+  });
+
+  after(async () => {
+    for (const cleanup of cleanups.reverse()) {
+      try {
+        await cleanup();
+      } catch (err) {
+        console.error('cleanup failed:', err);
+      }
+    }
+  });
+
+  test('the page loads under the ingress prefix and asks for the token standalone', async () => {
+    const res = await page.goto(proxy.url);
+    assert.equal(res.status(), 200);
+    await page.locator('#login').waitFor({ state: 'visible' });
+    assert.equal(await page.locator('#dashboard').isVisible(), false);
+    assert.match(await page.locator('#banner').textContent(), /Sign in/);
+    // Every request of the page (HTML, assets, API) went through the prefix.
+    assert.ok(proxy.requests.length >= 3, `only ${proxy.requests.length} requests`);
+    for (const url of proxy.requests) assert.ok(url.startsWith(`${proxy.prefix}/`), `${url} left the prefix`);
+    assert.ok(proxy.requests.some((u) => u.startsWith(`${proxy.prefix}/assets/`) && u.endsWith('.js')));
+    assert.ok(proxy.requests.includes(`${proxy.prefix}/api/v1/status`));
+  });
+
+  test('accepting the token shows the dashboard with the real check values', async () => {
+    await page.locator('#token-input').fill(server.token);
+    await page.locator('#login-form button[type=submit]').click();
+    await page.locator('#dashboard').waitFor({ state: 'visible' });
+    assert.equal(await page.locator('#login').isVisible(), false);
+    assert.equal(await page.evaluate(() => sessionStorage.getItem('hasync.token')), server.token);
+
+    await waitFor('the banner to show ok', async () => (await page.locator('#banner').getAttribute('data-status')) === 'ok');
+    const status = await api('/api/v1/status');
+    assert.equal(status.status, 'ok');
+    const names = await page.locator('#checks [data-check]').evaluateAll((els) => els.map((e) => e.dataset.check));
+    assert.deepEqual(names, status.checks.map((c) => c.name));
+    assert.deepEqual(names, ['node', 'bcrypt', 'better-sqlite3', 'database', 'frontend']);
+
+    // Messages can change between checks (timings), so compare against a fresh document until they agree.
+    await waitFor('check cards to match /api/v1/status', async () => {
+      const doc = await api('/api/v1/status');
+      for (const check of doc.checks) {
+        const card = page.locator(`#checks [data-check="${check.name}"]`);
+        if ((await card.getAttribute('data-ok')) !== String(check.ok)) return false;
+        if ((await card.locator('.message').textContent()) !== check.message) return false;
+      }
+      return true;
+    });
+    const node = page.locator('[data-check="node"]');
+    assert.match(await node.textContent(), new RegExp(`v${status.node.version.replaceAll('.', '\\.')}`));
+    assert.equal(status.node.version, process.versions.node, 'the server runs on the Node that runs the test');
+    assert.match(await page.locator('[data-check="frontend"] .message').textContent(), new RegExp(status.frontend.build_id));
+    assert.equal(await page.locator('[data-metric="version"] .value').textContent(), status.server.version);
+    assert.equal(await page.locator('#live').getAttribute('data-state'), 'live');
+  });
+
+  test('the memory and CPU charts draw the 24 h history', async () => {
+    const history = await api('/api/v1/history?window=24h');
+    const measured = (key) => history.points.filter((p) => p[key] !== null).length;
+    assert.ok(measured('rss_bytes') >= 2 && measured('cpu_percent') >= 2, `history has ${history.points.length} points`);
+
+    for (const id of ['#chart-memory', '#chart-cpu']) {
+      const svg = page.locator(`${id} svg.chart`);
+      await svg.waitFor();
+      const points = await svg.locator('polyline').evaluateAll((ls) => ls.map((l) => l.getAttribute('points').split(' ').length));
+      assert.ok(points.length >= 1 && Math.max(...points) >= 2, `${id}: polylines with ${points} points`);
+      assert.ok((await svg.locator('text.tick').count()) >= 7, `${id}: axis labels`);
+    }
+    const cpuPoints = Number(await page.locator('#chart-cpu svg').getAttribute('data-points'));
+    assert.equal(cpuPoints, measured('cpu_percent'));
+    const memoryPoints = Number(await page.locator('#chart-memory svg').getAttribute('data-points'));
+    assert.equal(memoryPoints, measured('memory_bytes') + measured('rss_bytes'));
+
+    const status = await api('/api/v1/status');
+    for (const [metric, value] of [
+      ['availability-24h', status.history.availability_24h_percent],
+      ['availability-7d', status.history.availability_7d_percent],
+    ]) {
+      const text = await page.locator(`[data-metric="${metric}"] .value`).textContent();
+      assert.equal(text, value === null ? '—' : `${value.toLocaleString('en', { maximumFractionDigits: 2 })} %`);
+    }
+    mkdirSync(ARTIFACTS_DIR, { recursive: true });
+    await page.screenshot({ path: join(ARTIFACTS_DIR, 'ingress-page.png'), fullPage: true });
+  });
+
+  test('a pushed status change updates the banner without a reload', async () => {
+    await page.evaluate(() => (window.__sameDocument = true));
+    const manifest = join(frontendDir, 'hasync-build.json');
+    renameSync(manifest, `${manifest}.moved`);
+    try {
+      await waitFor('the banner to turn degraded', async () => (await page.locator('#banner').getAttribute('data-status')) === 'degraded', 15_000);
+      assert.match(await page.locator('#banner').textContent(), /Degraded: Frontend build failing/);
+      assert.equal(await page.locator('[data-check="frontend"]').getAttribute('data-ok'), 'false');
+      await page.screenshot({ path: join(ARTIFACTS_DIR, 'ingress-page-degraded.png') });
+    } finally {
+      renameSync(`${manifest}.moved`, manifest);
+    }
+    await waitFor('the banner to return to ok', async () => (await page.locator('#banner').getAttribute('data-status')) === 'ok', 15_000);
+    assert.equal(await page.evaluate(() => window.__sameDocument), true, 'the page was reloaded');
+  });
+
+  test('a phone in dark mode gets a single-column page without horizontal scrolling', async () => {
+    const phone = await browser.newContext({ viewport: { width: 390, height: 844 }, colorScheme: 'dark', isMobile: true });
+    try {
+      await phone.addInitScript((t) => sessionStorage.setItem('hasync.token', t), server.token);
+      const p = await phone.newPage();
+      await p.goto(proxy.url);
+      await p.locator('#chart-cpu svg.chart').waitFor();
+      const { scrollWidth, innerWidth, bg } = await p.evaluate(() => ({
+        scrollWidth: document.documentElement.scrollWidth,
+        innerWidth: window.innerWidth,
+        bg: getComputedStyle(document.body).backgroundColor,
+      }));
+      assert.ok(scrollWidth <= innerWidth, `page is ${scrollWidth}px wide in a ${innerWidth}px viewport`);
+      assert.equal(bg, 'rgb(17, 17, 17)', 'dark background');
+      await p.screenshot({ path: join(ARTIFACTS_DIR, 'ingress-page-phone-dark.png'), fullPage: true });
+    } finally {
+      await phone.close();
+    }
+  });
+
+  test('a rejected token is cleared and the prompt shows again', async () => {
+    const p = await context.newPage();
+    try {
+      await p.addInitScript(() => {
+        if (!sessionStorage.getItem('seeded')) {
+          sessionStorage.setItem('seeded', '1');
+          sessionStorage.setItem('hasync.token', 'not-the-token');
+        }
+      });
+      await p.goto(proxy.url);
+      await p.locator('#login').waitFor({ state: 'visible' });
+      assert.match(await p.locator('#login-error').textContent(), /rejected/);
+      assert.equal(await p.evaluate(() => sessionStorage.getItem('hasync.token')), null);
+    } finally {
+      await p.close();
+    }
+  });
+});
