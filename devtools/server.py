@@ -1,0 +1,166 @@
+"""Run the real HAsync Node server as a child process."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+import os
+from pathlib import Path
+import re
+import signal
+import socket
+import subprocess
+import threading
+import time
+import urllib.error
+import urllib.request
+
+REPO = Path(__file__).resolve().parent.parent
+SERVER_DIR = REPO / "addon" / "server"
+NODE_BIN = REPO / ".toolchain" / "bin"
+TOKEN_LINE = re.compile(r"^HASYNC_API_TOKEN=(?P<token>\S+)$")
+
+
+def free_port() -> int:
+    """Return a TCP port on 127.0.0.1 that is free right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def node_binary(major: int = 24) -> Path:
+    """Return the Node runtime of that major installed by scripts/setup."""
+    return NODE_BIN / f"node{major}"
+
+
+class ServerProcess:
+    """One server process; collects its output and the token it prints on first start."""
+
+    def __init__(
+        self,
+        data_dir: Path,
+        *,
+        port: int | None = None,
+        node: Path | None = None,
+        server_dir: Path = SERVER_DIR,
+        env: Mapping[str, str] | None = None,
+    ) -> None:
+        """Describe the process; nothing starts until start()."""
+        self.data_dir = data_dir
+        self.port = port or free_port()
+        self.node = node or node_binary()
+        self.server_dir = server_dir
+        self.extra_env = dict(env or {})
+        self.lines: list[str] = []
+        self.token: str | None = self.extra_env.get("HASYNC_TOKEN")
+        self._proc: subprocess.Popen[str] | None = None
+        self._reader: threading.Thread | None = None
+        self._token_seen = threading.Event()
+
+    @property
+    def url(self) -> str:
+        """Base URL of the server."""
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def pid(self) -> int:
+        """PID of the running process."""
+        if self._proc is None:
+            raise RuntimeError("server not started")
+        return self._proc.pid
+
+    def start(self) -> None:
+        """Spawn the server; output is collected by a reader thread."""
+        env = {
+            key: value
+            for key, value in os.environ.items()
+            if not key.startswith("HASYNC_") and key != "SUPERVISOR_TOKEN"
+        }
+        env |= {
+            "HASYNC_DATA_DIR": str(self.data_dir),
+            "HASYNC_HOST": "127.0.0.1",
+            "HASYNC_PORT": str(self.port),
+        }
+        env |= self.extra_env
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self._proc = subprocess.Popen(
+            [str(self.node), str(self.server_dir / "bin" / "hasync.js"), "serve"],
+            cwd=self.server_dir,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            bufsize=1,
+        )
+        self._reader = threading.Thread(target=self._read, args=(self._proc,), daemon=True)
+        self._reader.start()
+
+    def _read(self, proc: subprocess.Popen[str]) -> None:
+        for raw in proc.stdout or ():
+            line = raw.rstrip("\n")
+            self.lines.append(line)
+            if match := TOKEN_LINE.match(line.strip()):
+                self.token = match["token"]
+                self._token_seen.set()
+
+    def wait_healthy(self, timeout: float = 15.0, *, need_token: bool = True) -> None:
+        """Block until /health answers (any status) and, if asked, the token is known."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self._proc is not None and self._proc.poll() is not None:
+                raise RuntimeError(f"server exited with {self._proc.returncode}:\n{self.output}")
+            if health_status(self.url) is not None and (not need_token or self.token):
+                return
+            time.sleep(0.05)
+        raise TimeoutError(f"server not healthy within {timeout}s:\n{self.output}")
+
+    @property
+    def output(self) -> str:
+        """Everything the process printed so far."""
+        return "\n".join(self.lines)
+
+    def stop(self, sig: signal.Signals = signal.SIGTERM, timeout: float = 10.0) -> int | None:
+        """Send the signal and wait; returns the exit code (None if it was not running)."""
+        if self._proc is None or self._proc.poll() is not None:
+            return None if self._proc is None else self._proc.returncode
+        self._proc.send_signal(sig)
+        try:
+            code = self._proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self._proc.kill()
+            code = self._proc.wait()
+        if self._reader is not None:
+            self._reader.join(timeout=2)
+        return code
+
+    def kill(self) -> None:
+        """SIGKILL, as a crash or power loss would."""
+        self.stop(signal.SIGKILL)
+
+
+def health_status(url: str, timeout: float = 1.0) -> int | None:
+    """HTTP status of GET /health, or None if nothing answers."""
+    try:
+        with urllib.request.urlopen(f"{url}/health", timeout=timeout) as response:
+            return int(response.status)
+    except urllib.error.HTTPError as err:
+        return int(err.code)
+    except OSError:
+        return None
+
+
+def rotate_token(data_dir: Path, node: Path | None = None) -> str:
+    """Run the server's rotate-token command and return the new token it prints."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("HASYNC_")}
+    env["HASYNC_DATA_DIR"] = str(data_dir)
+    result = subprocess.run(
+        [str(node or node_binary()), str(SERVER_DIR / "bin" / "hasync.js"), "rotate-token"],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    )
+    for line in result.stdout.splitlines():
+        if match := TOKEN_LINE.match(line.strip()):
+            return match["token"]
+    raise RuntimeError(f"rotate-token printed no token:\n{result.stdout}{result.stderr}")
