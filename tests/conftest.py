@@ -1,8 +1,160 @@
 """Shared fixtures for the HAsync tests."""
 
+import asyncio
+from collections.abc import AsyncGenerator, Generator
+import json
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Self
+from unittest.mock import AsyncMock, MagicMock, PropertyMock, patch
+
 import pytest
+from pytest_homeassistant_custom_component.common import MockConfigEntry
+
+from custom_components.hasync.api import SSEDecoder, SSEEvent, StatusDocument
+from custom_components.hasync.const import DOMAIN
+from homeassistant.const import CONF_TOKEN, CONF_URL
+from homeassistant.core import HomeAssistant
+
+FIXTURES = Path(__file__).parent / "fixtures"
+
+INSTANCE_ID = "6f1c2d3e-4b5a-4c6d-8e7f-9a0b1c2d3e4f"
+SERVER_URL = "http://192.168.1.10:8099"
+TOKEN = "hasync-test-token-3b9f27c1d4e8"
+TITLE = "HAsync (192.168.1.10)"
+
+
+def load_json(name: str) -> dict[str, Any]:
+    """Return a fixture document as a dict."""
+    data: dict[str, Any] = json.loads((FIXTURES / name).read_text())
+    return data
+
+
+def load_status(name: str = "status.json") -> StatusDocument:
+    """Return a fixture document parsed into the client's model."""
+    return StatusDocument.from_dict(load_json(name))
 
 
 @pytest.fixture(autouse=True)
 def auto_enable_custom_integrations(enable_custom_integrations: None) -> None:
     """Let Home Assistant load custom_components/hasync in every test."""
+
+
+@pytest.fixture
+def entity_registry_enabled_by_default() -> Generator[None]:
+    """Create every entity enabled, also those disabled by default."""
+    with patch(
+        "homeassistant.helpers.entity.Entity.entity_registry_enabled_default",
+        return_value=True,
+        new_callable=PropertyMock,
+    ):
+        yield
+
+
+@pytest.fixture
+def mock_config_entry() -> MockConfigEntry:
+    """A config entry for the server at SERVER_URL, as the user flow creates it."""
+    return MockConfigEntry(
+        domain=DOMAIN,
+        title=TITLE,
+        unique_id=INSTANCE_ID,
+        data={CONF_URL: SERVER_URL, CONF_TOKEN: TOKEN},
+        version=1,
+        minor_version=1,
+    )
+
+
+@pytest.fixture
+def mock_setup_entry() -> Generator[AsyncMock]:
+    """Keep config flow tests from setting the entry up."""
+    with patch("custom_components.hasync.async_setup_entry", return_value=True) as mock_setup:
+        yield mock_setup
+
+
+class FakeEventStream:
+    """Stands in for HAsyncEventStream: events come from a queue the test fills."""
+
+    def __init__(self) -> None:
+        """Open with no events."""
+        self.queue: asyncio.Queue[SSEEvent | None] = asyncio.Queue()
+        self.decoder = SSEDecoder()
+        self.opened = False
+        self.closed = False
+
+    async def __aenter__(self) -> Self:
+        """Open the fake connection."""
+        self.opened = True
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        """Close it."""
+        self.closed = True
+
+    async def next_event(self) -> SSEEvent | None:
+        """Wait for the test to push an event, or to end the stream (None)."""
+        return await self.queue.get()
+
+
+class FakeEventSource:
+    """What the mocked client's event_stream() returns: one FakeEventStream per connection."""
+
+    def __init__(self) -> None:
+        """No connection yet."""
+        self.streams: list[FakeEventStream] = []
+
+    def __call__(self, **kwargs: Any) -> FakeEventStream:
+        """Open a new stream."""
+        stream = FakeEventStream()
+        self.streams.append(stream)
+        return stream
+
+    @property
+    def current(self) -> FakeEventStream:
+        """The latest stream."""
+        return self.streams[-1]
+
+    def push(self, document: dict[str, Any], event: str = "status") -> None:
+        """Push a document on the latest stream."""
+        self.current.queue.put_nowait(SSEEvent(event, json.dumps(document), "1"))
+
+    def end(self) -> None:
+        """Let the server close the latest stream."""
+        self.current.queue.put_nowait(None)
+
+
+@pytest.fixture
+def event_source() -> FakeEventSource:
+    """The push streams of the mocked client."""
+    return FakeEventSource()
+
+
+@pytest.fixture
+def mock_hasync_client(event_source: FakeEventSource) -> Generator[MagicMock]:
+    """Patch the client where the integration creates it; status() returns status.json."""
+    with (
+        patch("custom_components.hasync.coordinator.HAsyncClient", autospec=True) as client_class,
+        patch("custom_components.hasync.config_flow.HAsyncClient", new=client_class),
+    ):
+        client = client_class.return_value
+        client.url = SERVER_URL
+        client.request_timeout = 10.0
+        client.status.return_value = load_status()
+        client.event_stream.side_effect = event_source
+        yield client
+
+
+@pytest.fixture
+async def init_integration(
+    hass: HomeAssistant, mock_config_entry: MockConfigEntry, mock_hasync_client: MagicMock
+) -> AsyncGenerator[MockConfigEntry]:
+    """Set the integration up with the mocked client."""
+    mock_config_entry.add_to_hass(hass)
+    assert await hass.config_entries.async_setup(mock_config_entry.entry_id)
+    await hass.async_block_till_done()
+    yield mock_config_entry
+

@@ -1,0 +1,206 @@
+"""The HAsync coordinator: polls the status document and applies pushed ones at once."""
+
+from collections import deque
+from datetime import datetime
+import time
+from typing import override
+
+from homeassistant.config_entries import ConfigEntry
+from homeassistant.const import CONF_TOKEN, CONF_URL
+from homeassistant.core import HomeAssistant, callback
+from homeassistant.exceptions import ConfigEntryAuthFailed
+from homeassistant.helpers import device_registry as dr
+from homeassistant.helpers.aiohttp_client import async_get_clientsession
+from homeassistant.helpers.update_coordinator import DataUpdateCoordinator, UpdateFailed
+from homeassistant.util import dt as dt_util
+
+from .api import (
+    HAsyncAuthError,
+    HAsyncClient,
+    HAsyncConnectionError,
+    HAsyncError,
+    HAsyncEventListener,
+    HAsyncInvalidResponseError,
+    HAsyncRateLimitedError,
+    HAsyncServiceUnavailableError,
+    HAsyncTimeoutError,
+    StatusDocument,
+)
+from .const import (
+    CONF_ADDON_SLUG,
+    DOMAIN,
+    HISTORY_MAX_AGE,
+    HISTORY_MAX_SAMPLES,
+    LOGGER,
+    REQUEST_TIMEOUT,
+)
+from .data import HAsyncOptions, StatusSample
+
+type HAsyncConfigEntry = ConfigEntry[HAsyncDataUpdateCoordinator]
+
+# Translation keys of the update errors, most specific class first.
+_ERROR_KEYS: tuple[tuple[type[HAsyncError], str], ...] = (
+    (HAsyncTimeoutError, "timeout"),
+    (HAsyncConnectionError, "communication_error"),
+    (HAsyncServiceUnavailableError, "service_unavailable"),
+    (HAsyncInvalidResponseError, "invalid_response"),
+)
+
+
+class HAsyncDataUpdateCoordinator(DataUpdateCoordinator[StatusDocument]):
+    """Keeps the latest status document of one HAsync server, and a short history of them.
+
+    Polling (every ``scan_interval``) is the safety net and measures the response time; the
+    push stream delivers changes at once. When an open stream ends, the coordinator polls
+    immediately, so a server that went away is reported within about a second.
+    """
+
+    config_entry: HAsyncConfigEntry
+
+    def __init__(self, hass: HomeAssistant, entry: HAsyncConfigEntry) -> None:
+        """Create the client and the push listener for the entry's server."""
+        self.client = HAsyncClient(
+            entry.data[CONF_URL],
+            entry.data[CONF_TOKEN],
+            async_get_clientsession(hass),
+            request_timeout=REQUEST_TIMEOUT,
+        )
+        self.options = HAsyncOptions.from_options(entry.options)
+        self.listener = HAsyncEventListener(
+            self.client,
+            on_status=self._async_handle_push,
+            on_disconnect=self._async_handle_stream_end,
+        )
+        self.samples: deque[StatusSample] = deque(maxlen=HISTORY_MAX_SAMPLES)
+        """Status documents received in the last HISTORY_MAX_AGE, oldest first."""
+        self.consecutive_failures = 0
+        self.last_success_at: datetime | None = None
+        self.last_failure_at: datetime | None = None
+        self.last_error: str | None = None
+        self.last_response_time_ms: float | None = None
+        self.last_push_at: datetime | None = None
+        self.polls = 0
+        self.pushes = 0
+        self._sw_version: str | None = None
+        super().__init__(
+            hass,
+            LOGGER,
+            config_entry=entry,
+            name=entry.title,
+            update_interval=self.options.scan_interval,
+        )
+
+    @property
+    def instance_id(self) -> str:
+        """The server's instance id, which is the entry's unique id."""
+        # Both flows set it before creating the entry.
+        return self.config_entry.unique_id or ""
+
+    @property
+    def addon_slug(self) -> str | None:
+        """The add-on's Supervisor slug, known when the entry came from discovery."""
+        slug = self.config_entry.data.get(CONF_ADDON_SLUG)
+        return slug if isinstance(slug, str) and slug else None
+
+    @callback
+    def async_start_push(self) -> None:
+        """Start the push listener; it is cancelled with the entry's other tasks on unload."""
+        self.config_entry.async_create_background_task(
+            self.hass, self.listener.run(), f"{DOMAIN} event stream {self.config_entry.entry_id}"
+        )
+
+    @override
+    async def _async_update_data(self) -> StatusDocument:
+        """Fetch the status document."""
+        started = time.monotonic()
+        try:
+            document = await self.client.status()
+        except HAsyncError as err:
+            self._record_failure(err)
+            raise self._translate(err) from err
+        elapsed_ms = (time.monotonic() - started) * 1000
+        if document.server.instance_id != self.instance_id:
+            error = UpdateFailed(
+                translation_domain=DOMAIN,
+                translation_key="instance_mismatch",
+                translation_placeholders={"instance_id": document.server.instance_id},
+            )
+            self._record_failure(error)
+            raise error
+        self.polls += 1
+        self.last_response_time_ms = round(elapsed_ms, 1)
+        self._record_success(document)
+        # The server answers again: do not let a push backoff delay the next stream.
+        self.listener.reconnect_now()
+        return document
+
+    def _translate(self, err: HAsyncError) -> Exception:
+        """Turn a client error into the translated error Home Assistant logs and shows."""
+        if isinstance(err, HAsyncAuthError):
+            return ConfigEntryAuthFailed(
+                translation_domain=DOMAIN, translation_key="authentication_failed"
+            )
+        if isinstance(err, HAsyncRateLimitedError):
+            return UpdateFailed(
+                translation_domain=DOMAIN,
+                translation_key="rate_limited",
+                translation_placeholders={"error": str(err)},
+                retry_after=err.retry_after,
+            )
+        key = next((key for kind, key in _ERROR_KEYS if isinstance(err, kind)), "unknown_error")
+        return UpdateFailed(
+            translation_domain=DOMAIN,
+            translation_key=key,
+            translation_placeholders={"error": str(err)},
+        )
+
+    @callback
+    def _async_handle_push(self, document: StatusDocument) -> None:
+        """Apply a document the server pushed, without waiting for a poll."""
+        if document.server.instance_id != self.instance_id:
+            LOGGER.debug("Ignoring a pushed document of another instance")
+            return
+        recovered = not self.last_update_success
+        self.pushes += 1
+        self.last_push_at = dt_util.utcnow()
+        self._record_success(document)
+        if recovered:
+            # DataUpdateCoordinator logs this only for polls; push recovers first.
+            self.logger.info("Fetching %s data recovered", self.name)
+        self.async_set_updated_data(document)
+
+    @callback
+    def _async_handle_stream_end(self) -> None:
+        """Check the server at once when its stream ends: it may have gone away."""
+        self.config_entry.async_create_task(
+            self.hass, self.async_request_refresh(), f"{DOMAIN} refresh after stream end"
+        )
+
+    def _record_success(self, document: StatusDocument) -> None:
+        now = dt_util.utcnow()
+        self.consecutive_failures = 0
+        self.last_success_at = now
+        self.last_error = None
+        self.samples.append(StatusSample(now, document))
+        cutoff = now - HISTORY_MAX_AGE
+        # Keep one sample at or before the cutoff, so a window of HISTORY_MAX_AGE is covered.
+        while len(self.samples) > 1 and self.samples[1].received_at <= cutoff:
+            self.samples.popleft()
+        self._update_device(document.server.version)
+
+    def _record_failure(self, err: Exception) -> None:
+        self.consecutive_failures += 1
+        self.last_failure_at = dt_util.utcnow()
+        self.last_error = f"{type(err).__name__}: {err}"
+
+    def _update_device(self, version: str) -> None:
+        """Keep the device's software version in step with the server (after an update)."""
+        if version == self._sw_version:
+            return
+        first = self._sw_version is None
+        self._sw_version = version
+        if first:
+            return  # the entities register the device with this version
+        registry = dr.async_get(self.hass)
+        if device := registry.async_get_device(identifiers={(DOMAIN, self.instance_id)}):
+            registry.async_update_device(device.id, sw_version=version)

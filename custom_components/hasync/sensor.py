@@ -1,0 +1,175 @@
+"""Sensors of the HAsync integration."""
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import override
+
+from homeassistant.components.sensor import (
+    SensorDeviceClass,
+    SensorEntity,
+    SensorEntityDescription,
+    SensorStateClass,
+)
+from homeassistant.const import PERCENTAGE, EntityCategory, UnitOfInformation, UnitOfTime
+from homeassistant.core import HomeAssistant
+from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
+
+from .coordinator import HAsyncConfigEntry, HAsyncDataUpdateCoordinator
+from .entity import HAsyncEntity
+
+# The coordinator fetches for every entity.
+PARALLEL_UPDATES = 0
+
+UNIT_MIB_PER_HOUR = "MiB/h"
+
+
+@dataclass(frozen=True, kw_only=True)
+class HAsyncSensorEntityDescription(SensorEntityDescription):
+    """Describes a HAsync sensor."""
+
+    value_fn: Callable[[HAsyncDataUpdateCoordinator], float | int | str | datetime | None]
+
+
+def _memory(
+    key: str,
+    value_fn: Callable[[HAsyncDataUpdateCoordinator], int | None],
+    *,
+    diagnostic: bool = False,
+) -> HAsyncSensorEntityDescription:
+    """Describe a memory figure: bytes from the server, shown in MiB.
+
+    The diagnostic ones (process figures) are disabled by default.
+    """
+    return HAsyncSensorEntityDescription(
+        key=key,
+        translation_key=key,
+        device_class=SensorDeviceClass.DATA_SIZE,
+        state_class=SensorStateClass.MEASUREMENT,
+        native_unit_of_measurement=UnitOfInformation.BYTES,
+        suggested_unit_of_measurement=UnitOfInformation.MEBIBYTES,
+        suggested_display_precision=1,
+        entity_category=EntityCategory.DIAGNOSTIC if diagnostic else None,
+        entity_registry_enabled_default=not diagnostic,
+        value_fn=value_fn,
+    )
+
+
+SENSORS: tuple[HAsyncSensorEntityDescription, ...] = (
+    _memory("memory_used", lambda c: c.data.container.memory_used_bytes),
+    HAsyncSensorEntityDescription(
+        key="memory_percent",
+        translation_key="memory_percent",
+        state_class=SensorStateClass.MEASUREMENT,
+        native_unit_of_measurement=PERCENTAGE,
+        suggested_display_precision=1,
+        value_fn=lambda c: c.data.container.memory_percent,
+    ),
+    HAsyncSensorEntityDescription(
+        key="cpu_percent",
+        translation_key="cpu_percent",
+        state_class=SensorStateClass.MEASUREMENT,
+        native_unit_of_measurement=PERCENTAGE,
+        suggested_display_precision=1,
+        value_fn=lambda c: c.data.container.cpu_percent,
+    ),
+    _memory("process_rss", lambda c: c.data.process.rss_bytes, diagnostic=True),
+    _memory("heap_used", lambda c: c.data.process.heap_used_bytes, diagnostic=True),
+    HAsyncSensorEntityDescription(
+        key="event_loop_delay",
+        translation_key="event_loop_delay",
+        device_class=SensorDeviceClass.DURATION,
+        state_class=SensorStateClass.MEASUREMENT,
+        native_unit_of_measurement=UnitOfTime.MILLISECONDS,
+        suggested_display_precision=1,
+        entity_category=EntityCategory.DIAGNOSTIC,
+        entity_registry_enabled_default=False,
+        value_fn=lambda c: c.data.process.event_loop_delay_p99_ms,
+    ),
+    HAsyncSensorEntityDescription(
+        key="node_version",
+        translation_key="node_version",
+        entity_category=EntityCategory.DIAGNOSTIC,
+        value_fn=lambda c: c.data.node.version,
+    ),
+    HAsyncSensorEntityDescription(
+        key="server_version",
+        translation_key="server_version",
+        entity_category=EntityCategory.DIAGNOSTIC,
+        value_fn=lambda c: c.data.server.version,
+    ),
+    HAsyncSensorEntityDescription(
+        key="started_at",
+        translation_key="started_at",
+        device_class=SensorDeviceClass.TIMESTAMP,
+        value_fn=lambda c: c.data.server.started_at,
+    ),
+    HAsyncSensorEntityDescription(
+        key="response_time",
+        translation_key="response_time",
+        device_class=SensorDeviceClass.DURATION,
+        state_class=SensorStateClass.MEASUREMENT,
+        native_unit_of_measurement=UnitOfTime.MILLISECONDS,
+        suggested_display_precision=0,
+        entity_category=EntityCategory.DIAGNOSTIC,
+        value_fn=lambda c: c.last_response_time_ms,
+    ),
+    HAsyncSensorEntityDescription(
+        key="availability_24h",
+        translation_key="availability_24h",
+        state_class=SensorStateClass.MEASUREMENT,
+        native_unit_of_measurement=PERCENTAGE,
+        suggested_display_precision=1,
+        value_fn=lambda c: c.data.history.availability_24h_percent,
+    ),
+    HAsyncSensorEntityDescription(
+        key="availability_7d",
+        translation_key="availability_7d",
+        state_class=SensorStateClass.MEASUREMENT,
+        native_unit_of_measurement=PERCENTAGE,
+        suggested_display_precision=1,
+        value_fn=lambda c: c.data.history.availability_7d_percent,
+    ),
+    HAsyncSensorEntityDescription(
+        key="memory_growth",
+        translation_key="memory_growth",
+        state_class=SensorStateClass.MEASUREMENT,
+        native_unit_of_measurement=UNIT_MIB_PER_HOUR,
+        suggested_display_precision=2,
+        value_fn=lambda c: c.data.history.memory_growth_mib_per_hour,
+    ),
+    HAsyncSensorEntityDescription(
+        key="database_size",
+        translation_key="database_size",
+        device_class=SensorDeviceClass.DATA_SIZE,
+        state_class=SensorStateClass.MEASUREMENT,
+        native_unit_of_measurement=UnitOfInformation.BYTES,
+        suggested_unit_of_measurement=UnitOfInformation.MEBIBYTES,
+        suggested_display_precision=2,
+        entity_category=EntityCategory.DIAGNOSTIC,
+        entity_registry_enabled_default=False,
+        value_fn=lambda c: c.data.database.size_bytes,
+    ),
+)
+
+
+async def async_setup_entry(
+    hass: HomeAssistant,
+    entry: HAsyncConfigEntry,
+    async_add_entities: AddConfigEntryEntitiesCallback,
+) -> None:
+    """Set up the HAsync sensors."""
+    coordinator = entry.runtime_data
+    async_add_entities(HAsyncSensorEntity(coordinator, description) for description in SENSORS)
+
+
+class HAsyncSensorEntity(HAsyncEntity, SensorEntity):
+    """A figure from the server's status document."""
+
+    entity_description: HAsyncSensorEntityDescription
+
+    @property
+    @override
+    def native_value(self) -> float | int | str | datetime | None:
+        """Return the figure; None (unknown) when the server does not measure it."""
+        return self.entity_description.value_fn(self.coordinator)
