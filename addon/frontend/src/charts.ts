@@ -12,10 +12,12 @@ export interface ChartSpec {
   label: string;
   times: number[]; // ms since epoch, ascending, one per value
   series: Series[];
+  /** Server status per time; degraded and error stretches are marked along the x axis. */
+  status: (string | null)[];
   from: number;
   to: number;
-  /** Consecutive samples further apart than this are not joined. */
-  gapMs: number;
+  /** The history's bucket size; samples more than 2.5 steps apart are not joined. */
+  stepMs: number;
   /** Smallest top of the y axis, so a flat line near 0 is not magnified. */
   minTop: number;
   format: (v: number) => string;
@@ -82,6 +84,19 @@ export function lineChart(spec: ChartSpec, width: number, height = 180): SVGSVGE
   }
   svg.append(el('line', { class: 'axis', x1: PAD.left, x2: w - PAD.right, y1: PAD.top + plotH, y2: PAD.top + plotH }));
 
+  // Degraded/error stretches: one bar per run of equal status, just above the x axis.
+  for (let i = 0; i < spec.status.length; ) {
+    const st = spec.status[i];
+    let j = i + 1;
+    while (j < spec.status.length && spec.status[j] === st && spec.times[j] - spec.times[j - 1] <= 2.5 * spec.stepMs) j++;
+    if (st === 'degraded' || st === 'error') {
+      const x0 = x(Math.max(spec.from, spec.times[i]));
+      const x1 = x(Math.min(spec.to, spec.times[j - 1] + spec.stepMs));
+      svg.append(el('rect', { class: `status-bar ${st}`, x: x0, y: PAD.top + plotH - 4, width: Math.max(2, x1 - x0), height: 4 }));
+    }
+    i = j;
+  }
+
   let drawn = 0;
   for (const s of spec.series) {
     // Split into runs of consecutive measured samples; a run of one is drawn as a dot.
@@ -90,7 +105,7 @@ export function lineChart(spec: ChartSpec, width: number, height = 180): SVGSVGE
     let prevT = -Infinity;
     s.values.forEach((v, i) => {
       const t = spec.times[i];
-      if (v === null || !Number.isFinite(v) || t < spec.from || t > spec.to || t - prevT > spec.gapMs) {
+      if (v === null || !Number.isFinite(v) || t < spec.from || t > spec.to || t - prevT > 2.5 * spec.stepMs) {
         if (run.length) runs.push(run);
         run = [];
       }

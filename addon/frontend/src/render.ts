@@ -198,7 +198,7 @@ export function renderHistory(hist: HistoryDoc | null = lastHistory) {
   const times = hist.points.map((p) => Date.parse(p.ts));
   const to = Math.max(Date.now(), times.at(-1) ?? 0);
   const from = Math.min(to - 24 * 3_600_000, times[0] ?? to);
-  const base = { times, from, to, gapMs: hist.step_s * 2500 };
+  const base = { times, from, to, stepMs: hist.step_s * 1000, status: hist.points.map((p) => p.status) };
   const toMib = (v: number | null) => (v === null ? null : v / MIB);
   const memory: ChartSpec = {
     ...base,
@@ -220,8 +220,11 @@ export function renderHistory(hist: HistoryDoc | null = lastHistory) {
   for (const [id, spec] of [['chart-memory', memory], ['chart-cpu', cpu]] as const) {
     const box = $(id).querySelector('.plot') as HTMLElement;
     box.replaceChildren(lineChart(spec, box.clientWidth));
+    const legend = spec.series.map((s) => [s.cls, s.label]);
+    if (hist.points.some((p) => p.status === 'error')) legend.push(['st-error', 'Error']);
+    if (hist.points.some((p) => p.status === 'degraded')) legend.push(['st-degraded', 'Degraded']);
     $(id).querySelector('.legend')!.replaceChildren(
-      ...spec.series.map((s) => h('li', {}, h('span', { class: `swatch ${s.cls}`, 'aria-hidden': 'true' }), s.label)),
+      ...legend.map(([cls, label]) => h('li', {}, h('span', { class: `swatch ${cls}`, 'aria-hidden': 'true' }), label)),
     );
   }
 }

@@ -36,7 +36,7 @@ describe('ingress status page', { timeout: 180_000 }, () => {
     cpSync(DIST_DIR, frontendDir, { recursive: true });
     const dataDir = join(workDir, 'data');
     mkdirSync(dataDir);
-    await seedHistory(dataDir);
+    seedHistory(dataDir);
     server = await startServer({ frontendDir, dataDir });
     cleanups.push(() => server.stop());
     proxy = await startIngressProxy(server.port);
@@ -114,6 +114,10 @@ describe('ingress status page', { timeout: 180_000 }, () => {
       assert.ok(points.length >= 1 && Math.max(...points) >= 2, `${id}: polylines with ${points} points`);
       assert.ok((await svg.locator('text.tick').count()) >= 7, `${id}: axis labels`);
     }
+    // The seeded 15-minute outage splits the line; the seeded error stretch is marked on the axis.
+    assert.ok((await page.locator('#chart-cpu polyline').count()) >= 2, 'the outage gap splits the CPU line');
+    assert.ok((await page.locator('#chart-cpu rect.status-bar.error').count()) >= 1, 'error stretch marked');
+    assert.match(await page.locator('#chart-cpu .legend').textContent(), /Error/);
     const cpuPoints = Number(await page.locator('#chart-cpu svg').getAttribute('data-points'));
     assert.equal(cpuPoints, measured('cpu_percent'));
     const memoryPoints = Number(await page.locator('#chart-memory svg').getAttribute('data-points'));
@@ -128,7 +132,7 @@ describe('ingress status page', { timeout: 180_000 }, () => {
       assert.equal(text, value === null ? '—' : `${value.toLocaleString('en', { maximumFractionDigits: 2 })} %`);
     }
     mkdirSync(ARTIFACTS_DIR, { recursive: true });
-    await page.screenshot({ path: join(ARTIFACTS_DIR, 'ingress-page.png'), fullPage: true });
+    await page.screenshot({ path: join(ARTIFACTS_DIR, 'ingress-page.png'), fullPage: true, animations: 'disabled' });
   });
 
   test('a pushed status change updates the banner without a reload', async () => {
@@ -139,7 +143,7 @@ describe('ingress status page', { timeout: 180_000 }, () => {
       await waitFor('the banner to turn degraded', async () => (await page.locator('#banner').getAttribute('data-status')) === 'degraded', 15_000);
       assert.match(await page.locator('#banner').textContent(), /Degraded: Frontend build failing/);
       assert.equal(await page.locator('[data-check="frontend"]').getAttribute('data-ok'), 'false');
-      await page.screenshot({ path: join(ARTIFACTS_DIR, 'ingress-page-degraded.png') });
+      await page.screenshot({ path: join(ARTIFACTS_DIR, 'ingress-page-degraded.png'), animations: 'disabled' });
     } finally {
       renameSync(`${manifest}.moved`, manifest);
     }
@@ -161,7 +165,7 @@ describe('ingress status page', { timeout: 180_000 }, () => {
       }));
       assert.ok(scrollWidth <= innerWidth, `page is ${scrollWidth}px wide in a ${innerWidth}px viewport`);
       assert.equal(bg, 'rgb(17, 17, 17)', 'dark background');
-      await p.screenshot({ path: join(ARTIFACTS_DIR, 'ingress-page-phone-dark.png'), fullPage: true });
+      await p.screenshot({ path: join(ARTIFACTS_DIR, 'ingress-page-phone-dark.png'), fullPage: true, animations: 'disabled' });
     } finally {
       await phone.close();
     }
