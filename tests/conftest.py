@@ -1,26 +1,26 @@
 """Shared fixtures for the HAsync tests."""
 
 import asyncio
-from collections.abc import AsyncGenerator, Generator
+from collections.abc import Generator
 import json
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
 from unittest.mock import AsyncMock, MagicMock, PropertyMock, patch
 
+from homeassistant.const import CONF_TOKEN, CONF_URL
+from homeassistant.core import HomeAssistant
 import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from custom_components.hasync.api import SSEDecoder, SSEEvent, StatusDocument
 from custom_components.hasync.const import DOMAIN
-from homeassistant.const import CONF_TOKEN, CONF_URL
-from homeassistant.core import HomeAssistant
 
 FIXTURES = Path(__file__).parent / "fixtures"
 
 INSTANCE_ID = "6f1c2d3e-4b5a-4c6d-8e7f-9a0b1c2d3e4f"
 SERVER_URL = "http://192.168.1.10:8099"
-TOKEN = "hasync-test-token-3b9f27c1d4e8"
+TOKEN = "hasync-test-token-3b9f27c1d4e8"  # noqa: S105 - a test token
 TITLE = "HAsync (192.168.1.10)"
 
 
@@ -53,7 +53,7 @@ def entity_registry_enabled_by_default() -> Generator[None]:
 
 @pytest.fixture
 def mock_config_entry() -> MockConfigEntry:
-    """A config entry for the server at SERVER_URL, as the user flow creates it."""
+    """Return a config entry for the server at SERVER_URL, as the user flow creates it."""
     return MockConfigEntry(
         domain=DOMAIN,
         title=TITLE,
@@ -129,7 +129,7 @@ class FakeEventSource:
 
 @pytest.fixture
 def event_source() -> FakeEventSource:
-    """The push streams of the mocked client."""
+    """Return the push streams of the mocked client."""
     return FakeEventSource()
 
 
@@ -151,10 +151,9 @@ def mock_hasync_client(event_source: FakeEventSource) -> Generator[MagicMock]:
 @pytest.fixture
 async def init_integration(
     hass: HomeAssistant, mock_config_entry: MockConfigEntry, mock_hasync_client: MagicMock
-) -> AsyncGenerator[MockConfigEntry]:
+) -> MockConfigEntry:
     """Set the integration up with the mocked client."""
     mock_config_entry.add_to_hass(hass)
     assert await hass.config_entries.async_setup(mock_config_entry.entry_id)
     await hass.async_block_till_done()
-    yield mock_config_entry
-
+    return mock_config_entry

@@ -833,11 +833,15 @@ class HAsyncEventListener:
                 "HAsync event stream down (%s); reconnecting in %.1f s", self.state.last_error, wait
             )
             self.state.next_attempt_in_s = wait
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(wait):
-                    await self._wake.wait()
+            await self._sleep(wait)
             self.state.next_attempt_in_s = None
             delay = min(delay * 2, self._max_backoff)
+
+    async def _sleep(self, seconds: float) -> None:
+        """Wait out the backoff delay, or less if reconnect_now() is called."""
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(seconds):
+                await self._wake.wait()
 
     async def _listen_once(self) -> None:
         async with self._client.event_stream(idle_timeout=self._idle_timeout) as stream:
