@@ -169,8 +169,13 @@ function tiles(doc: StatusDoc): HTMLElement[] {
       growth === null ? null : `${growth > 0 ? '+' : ''}${num(growth, 2)} MiB/h`,
       hist.growth_window_hours === null ? null : `over the last ${num(hist.growth_window_hours)} h`,
     ),
-    tile('memory', 'Memory', mib(c.memory_used_bytes ?? p.rss_bytes), limit ?? (p.rss_bytes === null ? null : `process RSS ${mib(p.rss_bytes)}`)),
-    tile('cpu', 'CPU', pct(c.cpu_percent ?? p.cpu_percent), p.cpu_percent === null ? null : `process ${pct(p.cpu_percent)}`),
+    // Container figures when the cgroup gives them (as Supervisor shows), else the process's own.
+    c.memory_used_bytes === null
+      ? tile('memory', 'Memory', mib(p.rss_bytes), 'process RSS')
+      : tile('memory', 'Memory', mib(c.memory_used_bytes), limit ?? (p.rss_bytes === null ? null : `process RSS ${mib(p.rss_bytes)}`)),
+    c.cpu_percent === null
+      ? tile('cpu', 'CPU', pct(p.cpu_percent), 'process')
+      : tile('cpu', 'CPU', pct(c.cpu_percent), p.cpu_percent === null ? null : `process ${pct(p.cpu_percent)}`),
     tile('event-loop', 'Event loop p99', p.event_loop_delay_p99_ms === null ? null : `${num(p.event_loop_delay_p99_ms)} ms`),
   ];
 }

@@ -58,30 +58,30 @@ process.on('exit', () => {
 });
 
 /**
- * Starts `node ../server/bin/hasync.js` on a free port. Resolves once /health answers.
- * Its output goes to test-artifacts/<logName>.
+ * Starts `node ../server/bin/hasync.js` (on a free port unless `port` is given) and resolves once
+ * /health answers. With `expectToken` it first waits for the `HASYNC_API_TOKEN=` line that a server
+ * prints when it creates its token (first start, standalone). Output goes to
+ * test-artifacts/frontend-test-<logName>.log.
  */
-export async function startServer({ frontendDir, dataDir, logName = 'frontend-test-server.log' }) {
-  const port = await freePort();
+export async function startServer({ frontendDir, dataDir, port, env: extraEnv = {}, expectToken = true, logName = 'server' }) {
+  port ??= await freePort();
   mkdirSync(ARTIFACTS_DIR, { recursive: true });
   const env = { ...process.env, HASYNC_DATA_DIR: dataDir, HASYNC_PORT: String(port), HASYNC_HOST: '127.0.0.1', HASYNC_FRONTEND_DIR: frontendDir };
-  delete env.SUPERVISOR_TOKEN; // standalone: the API wants the token
+  delete env.SUPERVISOR_TOKEN; // standalone unless the caller says otherwise
+  Object.assign(env, extraEnv);
   const child = spawn(process.execPath, [SERVER_BIN], { env, stdio: ['ignore', 'pipe', 'pipe'] });
   children.add(child);
   const exited = new Promise((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
   exited.then(() => children.delete(child));
-  const log = createWriteStream(join(ARTIFACTS_DIR, logName));
+  const log = createWriteStream(join(ARTIFACTS_DIR, `frontend-test-${logName}.log`));
   child.stderr.pipe(log);
 
   let stdout = '';
-  const tokenFound = new Promise((resolve, reject) => {
-    child.stdout.on('data', (chunk) => {
-      log.write(chunk);
-      stdout += chunk;
-      const m = /^HASYNC_API_TOKEN=(\S+)$/m.exec(stdout);
-      if (m) resolve(m[1]);
-    });
-    exited.then(({ code, signal }) => reject(new Error(`server exited (${code ?? signal}) before printing its token; see ${log.path}`)));
+  let token = null;
+  child.stdout.on('data', (chunk) => {
+    log.write(chunk);
+    stdout += chunk;
+    token ??= /^HASYNC_API_TOKEN=(\S+)$/m.exec(stdout)?.[1] ?? null;
   });
   const stop = async () => {
     if (child.exitCode === null && child.signalCode === null) {
@@ -92,14 +92,17 @@ export async function startServer({ frontendDir, dataDir, logName = 'frontend-te
     }
     log.end();
   };
+  const base = `http://127.0.0.1:${port}`;
   try {
-    const token = await Promise.race([
-      tokenFound,
-      new Promise((_, reject) => setTimeout(() => reject(new Error('server printed no token within 20 s')), 20_000)),
-    ]);
-    const base = `http://127.0.0.1:${port}`;
-    // Any answer (200, or 503 while a critical check fails) means the server is up.
-    await waitFor('/health', async () => Boolean(await fetch(`${base}/health`)), 20_000);
+    const died = exited.then(({ code, signal }) => {
+      throw new Error(`server exited (${code ?? signal}); see ${log.path}`);
+    });
+    const up = waitFor(`the server on port ${port}`, async () => {
+      if (expectToken && !token) return false;
+      // Any answer (200, or 503 while a critical check fails) means the server is up.
+      return Boolean(await fetch(`${base}/health`));
+    }, 20_000);
+    await Promise.race([up, died]);
     return { base, port, token, stop, log: log.path };
   } catch (err) {
     await stop();

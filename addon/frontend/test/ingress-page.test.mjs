@@ -2,6 +2,7 @@
 
 import assert from 'node:assert/strict';
 import { cpSync, mkdirSync, renameSync } from 'node:fs';
+import http from 'node:http';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import {
@@ -18,7 +19,7 @@ import {
 import { seedHistory } from './seed.mjs';
 
 describe('ingress status page', { timeout: 180_000 }, () => {
-  let server, proxy, browser, context, page, workDir, frontendDir;
+  let server, proxy, browser, context, page, workDir, frontendDir, dataDir;
   const cleanups = [];
 
   const api = async (path) => {
@@ -34,7 +35,7 @@ describe('ingress status page', { timeout: 180_000 }, () => {
     // The server serves a copy, so the test can break the copy's manifest.
     frontendDir = join(workDir, 'frontend');
     cpSync(DIST_DIR, frontendDir, { recursive: true });
-    const dataDir = join(workDir, 'data');
+    dataDir = join(workDir, 'data');
     mkdirSync(dataDir);
     seedHistory(dataDir);
     server = await startServer({ frontendDir, dataDir });
@@ -186,6 +187,81 @@ describe('ingress status page', { timeout: 180_000 }, () => {
       assert.equal(await p.evaluate(() => sessionStorage.getItem('hasync.token')), null);
     } finally {
       await p.close();
+    }
+  });
+
+  test('the live stream reconnects after the server restarts', async () => {
+    const live = page.locator('#live');
+    const since = page.locator('[data-metric="uptime"] .sub');
+    assert.equal(await live.getAttribute('data-state'), 'live');
+    const before = await since.textContent();
+    const { token } = server;
+    await server.stop();
+    await waitFor('the indicator to leave live', async () => (await live.getAttribute('data-state')) !== 'live', 10_000);
+    // Same port and data dir: the stored token stays valid, and the server prints none.
+    server = { ...(await startServer({ frontendDir, dataDir, port: server.port, expectToken: false, logName: 'server-restarted' })), token };
+    await waitFor('the indicator to be live again', async () => (await live.getAttribute('data-state')) === 'live', 30_000);
+    await waitFor('the restarted server to be shown', async () => (await since.textContent()) !== before, 5_000);
+    assert.equal(await page.locator('#banner').getAttribute('data-status'), 'ok');
+  });
+});
+
+describe('under Supervisor, through the trusted ingress proxy', { timeout: 120_000 }, () => {
+  let server, proxy, browser, supervisor, workDir;
+  const discoveries = [];
+
+  before(async () => {
+    ensureBuild();
+    workDir = tempDir('supervisor');
+    // A stand-in for the Supervisor's discovery endpoint, so the server announces its token locally.
+    supervisor = http.createServer((req, res) => {
+      let body = '';
+      req.on('data', (c) => (body += c));
+      req.on('end', () => {
+        discoveries.push({ url: req.url, body: JSON.parse(body) });
+        res.writeHead(200, { 'content-type': 'application/json' }).end('{"result":"ok","data":{"uuid":"test"}}');
+      });
+    });
+    await new Promise((resolve) => supervisor.listen(0, '127.0.0.1', resolve));
+    server = await startServer({
+      frontendDir: DIST_DIR,
+      dataDir: workDir,
+      expectToken: false,
+      logName: 'server-supervisor',
+      env: {
+        SUPERVISOR_TOKEN: 'supervisor-token-for-tests',
+        HASYNC_SUPERVISOR_URL: `http://127.0.0.1:${supervisor.address().port}`,
+        HASYNC_INGRESS_PROXY: '127.0.0.1', // the test's ingress proxy connects from here
+      },
+    });
+    proxy = await startIngressProxy(server.port);
+    browser = await launchBrowser();
+  });
+
+  after(async () => {
+    await browser?.close();
+    await proxy?.close();
+    await server?.stop();
+    await new Promise((resolve) => (supervisor ? supervisor.close(resolve) : resolve()));
+    removeDir(workDir);
+  });
+
+  test('the page shows the dashboard without asking for a token', async () => {
+    const context = await browser.newContext();
+    try {
+      const page = await context.newPage();
+      const authHeaders = [];
+      page.on('request', (req) => req.headers().authorization && authHeaders.push(req.url()));
+      await page.goto(proxy.url);
+      await page.locator('#dashboard').waitFor({ state: 'visible' });
+      assert.equal(await page.locator('#login').isVisible(), false);
+      await waitFor('the stream to be live', async () => (await page.locator('#live').getAttribute('data-state')) === 'live');
+      await page.locator('#chart-memory svg.chart').waitFor();
+      assert.equal(await page.evaluate(() => sessionStorage.getItem('hasync.token')), null);
+      assert.deepEqual(authHeaders, [], 'no request carried a token');
+      assert.equal(discoveries.length, 1, 'the server announced itself to the stand-in Supervisor');
+    } finally {
+      await context.close();
     }
   });
 });
