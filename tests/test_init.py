@@ -3,6 +3,10 @@
 import asyncio
 from unittest.mock import MagicMock
 
+from homeassistant.config_entries import SOURCE_REAUTH, ConfigEntryState
+from homeassistant.core import HomeAssistant
+from homeassistant.loader import async_get_integration
+from homeassistant.setup import async_setup_component
 import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
@@ -12,10 +16,6 @@ from custom_components.hasync.api import (
     HAsyncInvalidResponseError,
 )
 from custom_components.hasync.const import DOMAIN
-from homeassistant.config_entries import SOURCE_REAUTH, ConfigEntryState
-from homeassistant.core import HomeAssistant
-from homeassistant.loader import async_get_integration
-from homeassistant.setup import async_setup_component
 
 from .conftest import FakeEventSource
 

@@ -1,0 +1,102 @@
+"""Sensors: snapshot of every entity, and values taken from the fixture documents."""
+
+from unittest.mock import MagicMock, patch
+
+from homeassistant.const import STATE_UNKNOWN, Platform
+from homeassistant.core import HomeAssistant
+from homeassistant.helpers import entity_registry as er
+import pytest
+from pytest_homeassistant_custom_component.common import MockConfigEntry, snapshot_platform
+from syrupy.assertion import SnapshotAssertion
+
+from custom_components.hasync.const import DOMAIN
+
+from .conftest import INSTANCE_ID, load_json, load_status
+
+MIB = 1 << 20
+
+
+async def _setup(hass: HomeAssistant, entry: MockConfigEntry) -> None:
+    with patch("custom_components.hasync.PLATFORMS", [Platform.SENSOR]):
+        entry.add_to_hass(hass)
+        assert await hass.config_entries.async_setup(entry.entry_id)
+        await hass.async_block_till_done()
+
+
+@pytest.mark.freeze_time("2026-11-25T23:00:00+00:00")
+@pytest.mark.usefixtures("entity_registry_enabled_by_default", "mock_hasync_client")
+async def test_snapshot(
+    hass: HomeAssistant,
+    mock_config_entry: MockConfigEntry,
+    entity_registry: er.EntityRegistry,
+    snapshot: SnapshotAssertion,
+) -> None:
+    """Every sensor with its registry entry and state."""
+    await _setup(hass, mock_config_entry)
+    await snapshot_platform(hass, entity_registry, snapshot, mock_config_entry.entry_id)
+
+
+@pytest.mark.usefixtures("entity_registry_enabled_by_default", "mock_hasync_client")
+async def test_values(hass: HomeAssistant, mock_config_entry: MockConfigEntry) -> None:
+    """States are the document's figures, memory converted from bytes to MiB."""
+    raw = load_json("status.json")
+    await _setup(hass, mock_config_entry)
+
+    def state(key: str) -> str:
+        entity = hass.states.get(f"sensor.hasync_{key}")
+        assert entity is not None, key
+        return entity.state
+
+    assert float(state("memory_used")) == pytest.approx(raw["container"]["memory_used_bytes"] / MIB)
+    assert float(state("memory_usage")) == raw["container"]["memory_percent"]
+    assert float(state("cpu_usage")) == raw["container"]["cpu_percent"]
+    assert float(state("process_memory_rss")) == pytest.approx(raw["process"]["rss_bytes"] / MIB)
+    assert float(state("heap_used")) == pytest.approx(raw["process"]["heap_used_bytes"] / MIB)
+    assert float(state("event_loop_delay_p99")) == raw["process"]["event_loop_delay_p99_ms"]
+    assert state("node_js_version") == raw["node"]["version"]
+    assert state("server_version") == raw["server"]["version"]
+    assert state("started") == "2026-11-25T22:00:00+00:00"
+    assert float(state("availability_24_h")) == raw["history"]["availability_24h_percent"]
+    assert float(state("availability_7_d")) == raw["history"]["availability_7d_percent"]
+    assert float(state("memory_growth")) == raw["history"]["memory_growth_mib_per_hour"]
+    assert float(state("database_size")) == pytest.approx(raw["database"]["size_bytes"] / MIB)
+    assert float(state("response_time")) >= 0
+
+
+@pytest.mark.usefixtures("entity_registry_enabled_by_default")
+async def test_unmeasured_values_are_unknown(
+    hass: HomeAssistant, mock_config_entry: MockConfigEntry, mock_hasync_client: MagicMock
+) -> None:
+    """Without a cgroup and with too few samples, the figures are unknown, never 0."""
+    mock_hasync_client.status.return_value = load_status("status_no_cgroup.json")
+    await _setup(hass, mock_config_entry)
+    for key in (
+        "memory_used",
+        "memory_usage",
+        "cpu_usage",
+        "event_loop_delay_p99",
+        "availability_24_h",
+        "availability_7_d",
+        "memory_growth",
+    ):
+        entity = hass.states.get(f"sensor.hasync_{key}")
+        assert entity is not None
+        assert entity.state == STATE_UNKNOWN, key
+    rss = hass.states.get("sensor.hasync_process_memory_rss")
+    assert rss is not None
+    assert float(rss.state) == pytest.approx(48234496 / MIB)
+
+
+@pytest.mark.usefixtures("mock_hasync_client")
+async def test_disabled_by_default(
+    hass: HomeAssistant, mock_config_entry: MockConfigEntry, entity_registry: er.EntityRegistry
+) -> None:
+    """The noisy process figures and the database size start disabled."""
+    await _setup(hass, mock_config_entry)
+    disabled = {
+        entry.unique_id.removeprefix(f"{INSTANCE_ID}_")
+        for entry in er.async_entries_for_config_entry(entity_registry, mock_config_entry.entry_id)
+        if entry.disabled_by is er.RegistryEntryDisabler.INTEGRATION
+    }
+    assert disabled == {"process_rss", "heap_used", "event_loop_delay", "database_size"}
+    assert entity_registry.async_get_entity_id("sensor", DOMAIN, f"{INSTANCE_ID}_memory_used")
