@@ -51,11 +51,16 @@ export async function waitFor(what, fn, timeoutMs = 15_000, everyMs = 100) {
   }
 }
 
+// Last resort when the test process ends without running its `after` hooks: no server outlives it.
 const children = new Set();
-// Last resort when the test process dies without running its `after` hooks.
-process.on('exit', () => {
-  for (const child of children) child.kill('SIGKILL');
-});
+const killChildren = () => children.forEach((child) => child.kill('SIGKILL'));
+process.on('exit', killChildren);
+for (const signal of ['SIGINT', 'SIGTERM']) {
+  process.once(signal, () => {
+    killChildren();
+    process.exit(128 + (signal === 'SIGINT' ? 2 : 15));
+  });
+}
 
 /**
  * Starts `node ../server/bin/hasync.js` (on a free port unless `port` is given) and resolves once
@@ -178,4 +183,21 @@ export function launchBrowser() {
 
 export function removeDir(dir) {
   rmSync(dir, { recursive: true, force: true });
+}
+
+/** Cleanup steps run in reverse order; one that fails is logged and the rest still run. */
+export function cleanupStack() {
+  const steps = [];
+  return {
+    add: (step) => steps.push(step),
+    async run() {
+      while (steps.length) {
+        try {
+          await steps.pop()();
+        } catch (err) {
+          console.error('cleanup failed:', err);
+        }
+      }
+    },
+  };
 }

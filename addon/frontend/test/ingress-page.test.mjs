@@ -8,6 +8,7 @@ import { after, before, describe, test } from 'node:test';
 import {
   ARTIFACTS_DIR,
   DIST_DIR,
+  cleanupStack,
   ensureBuild,
   launchBrowser,
   removeDir,
@@ -20,7 +21,7 @@ import { seedHistory } from './seed.mjs';
 
 describe('ingress status page', { timeout: 180_000 }, () => {
   let server, proxy, browser, context, page, workDir, frontendDir, dataDir;
-  const cleanups = [];
+  const cleanups = cleanupStack();
 
   const api = async (path) => {
     const res = await fetch(`${server.base}${path}`, { headers: { Authorization: `Bearer ${server.token}` } });
@@ -31,7 +32,7 @@ describe('ingress status page', { timeout: 180_000 }, () => {
   before(async () => {
     ensureBuild();
     workDir = tempDir('ingress');
-    cleanups.push(() => removeDir(workDir));
+    cleanups.add(() => removeDir(workDir));
     // The server serves a copy, so the test can break the copy's manifest.
     frontendDir = join(workDir, 'frontend');
     cpSync(DIST_DIR, frontendDir, { recursive: true });
@@ -39,24 +40,16 @@ describe('ingress status page', { timeout: 180_000 }, () => {
     mkdirSync(dataDir);
     seedHistory(dataDir);
     server = await startServer({ frontendDir, dataDir });
-    cleanups.push(() => server.stop());
+    cleanups.add(() => server.stop());
     proxy = await startIngressProxy(server.port);
-    cleanups.push(() => proxy.close());
+    cleanups.add(() => proxy.close());
     browser = await launchBrowser();
-    cleanups.push(() => browser.close());
+    cleanups.add(() => browser.close());
     context = await browser.newContext({ viewport: { width: 1280, height: 900 }, colorScheme: 'light' });
     page = await context.newPage();
   });
 
-  after(async () => {
-    for (const cleanup of cleanups.reverse()) {
-      try {
-        await cleanup();
-      } catch (err) {
-        console.error('cleanup failed:', err);
-      }
-    }
-  });
+  after(() => cleanups.run());
 
   test('the page loads under the ingress prefix and asks for the token standalone', async () => {
     const res = await page.goto(proxy.url);
@@ -207,14 +200,16 @@ describe('ingress status page', { timeout: 180_000 }, () => {
 });
 
 describe('under Supervisor, through the trusted ingress proxy', { timeout: 120_000 }, () => {
-  let server, proxy, browser, supervisor, workDir;
+  let proxy, browser;
   const discoveries = [];
+  const cleanups = cleanupStack();
 
   before(async () => {
     ensureBuild();
-    workDir = tempDir('supervisor');
+    const workDir = tempDir('supervisor');
+    cleanups.add(() => removeDir(workDir));
     // A stand-in for the Supervisor's discovery endpoint, so the server announces its token locally.
-    supervisor = http.createServer((req, res) => {
+    const supervisor = http.createServer((req, res) => {
       let body = '';
       req.on('data', (c) => (body += c));
       req.on('end', () => {
@@ -223,7 +218,8 @@ describe('under Supervisor, through the trusted ingress proxy', { timeout: 120_0
       });
     });
     await new Promise((resolve) => supervisor.listen(0, '127.0.0.1', resolve));
-    server = await startServer({
+    cleanups.add(() => new Promise((resolve) => supervisor.close(resolve)));
+    const server = await startServer({
       frontendDir: DIST_DIR,
       dataDir: workDir,
       expectToken: false,
@@ -234,17 +230,14 @@ describe('under Supervisor, through the trusted ingress proxy', { timeout: 120_0
         HASYNC_INGRESS_PROXY: '127.0.0.1', // the test's ingress proxy connects from here
       },
     });
+    cleanups.add(() => server.stop());
     proxy = await startIngressProxy(server.port);
+    cleanups.add(() => proxy.close());
     browser = await launchBrowser();
+    cleanups.add(() => browser.close());
   });
 
-  after(async () => {
-    await browser?.close();
-    await proxy?.close();
-    await server?.stop();
-    await new Promise((resolve) => (supervisor ? supervisor.close(resolve) : resolve()));
-    removeDir(workDir);
-  });
+  after(() => cleanups.run());
 
   test('the page shows the dashboard without asking for a token', async () => {
     const context = await browser.newContext();
