@@ -129,7 +129,7 @@ class HAsyncDataUpdateCoordinator(DataUpdateCoordinator[StatusDocument]):
             raise error
         self.polls += 1
         self.last_response_time_ms = round(elapsed_ms, 1)
-        self._record_success(document)
+        self._record_success(document, dt_util.utcnow())
         # The server answers again: do not let a push backoff delay the next stream.
         self.listener.reconnect_now()
         return document
@@ -162,8 +162,8 @@ class HAsyncDataUpdateCoordinator(DataUpdateCoordinator[StatusDocument]):
             return
         recovered = not self.last_update_success
         self.pushes += 1
-        self.last_push_at = dt_util.utcnow()
-        self._record_success(document)
+        self.last_push_at = now = dt_util.utcnow()
+        self._record_success(document, now)
         if recovered:
             # DataUpdateCoordinator logs this only for polls; push recovers first.
             self.logger.info("Fetching %s data recovered", self.name)
@@ -176,8 +176,7 @@ class HAsyncDataUpdateCoordinator(DataUpdateCoordinator[StatusDocument]):
             self.hass, self.async_request_refresh(), f"{DOMAIN} refresh after stream end"
         )
 
-    def _record_success(self, document: StatusDocument) -> None:
-        now = dt_util.utcnow()
+    def _record_success(self, document: StatusDocument, now: datetime) -> None:
         self.consecutive_failures = 0
         self.last_success_at = now
         self.last_error = None
@@ -202,5 +201,7 @@ class HAsyncDataUpdateCoordinator(DataUpdateCoordinator[StatusDocument]):
         if first:
             return  # the entities register the device with this version
         registry = dr.async_get(self.hass)
-        if device := registry.async_get_device(identifiers={(DOMAIN, self.instance_id)}):
+        if device := registry.async_get_device_by_identifier(
+            (DOMAIN, self.instance_id), self.config_entry.entry_id
+        ):
             registry.async_update_device(device.id, sw_version=version)

@@ -33,7 +33,7 @@ async def async_get_config_entry_diagnostics(
     samples = coordinator.samples
     return {
         "entry": {
-            "title": entry.title,
+            "title": _scrub(entry.title, secrets),
             "data": async_redact_data(dict(entry.data), TO_REDACT),
             "options": async_redact_data(dict(entry.options), TO_REDACT),
         },

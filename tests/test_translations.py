@@ -1,0 +1,201 @@
+"""Every translation key the code uses exists, with its placeholders (core's check, for us).
+
+phcc lacks core's translation checks, so this walks the code: entity descriptions,
+exceptions raised with a translation key, config and options flow steps, errors and aborts,
+repair issues, system health. It also fails on strings nothing uses.
+"""
+
+import ast
+import json
+from pathlib import Path
+import re
+from typing import Any
+
+import pytest
+
+from custom_components.hasync import binary_sensor, button, config_flow, coordinator, sensor
+from custom_components.hasync.config_flow import (
+    OPTIONS_SCHEMA,
+    STEP_TOKEN_SCHEMA,
+    STEP_URL_SCHEMA,
+    STEP_USER_SCHEMA,
+)
+from custom_components.hasync.const import DOMAIN
+
+PACKAGE = Path(__file__).parent.parent / "custom_components" / DOMAIN
+STRINGS: dict[str, Any] = json.loads((PACKAGE / "strings.json").read_text())
+PLACEHOLDER = re.compile(r"{(\w+)}")
+
+
+def _calls() -> list[tuple[str, ast.Call]]:
+    """Every call in the integration's modules, with the module's file name."""
+    found = []
+    for path in sorted(PACKAGE.glob("*.py")):
+        tree = ast.parse(path.read_text(), filename=str(path))
+        found.extend((path.name, node) for node in ast.walk(tree) if isinstance(node, ast.Call))
+    return found
+
+
+def _keyword(call: ast.Call, name: str) -> ast.expr | None:
+    return next((kw.value for kw in call.keywords if kw.arg == name), None)
+
+
+def _constant(node: ast.expr | None) -> str | None:
+    if isinstance(node, ast.Constant) and isinstance(node.value, str):
+        return node.value
+    return None
+
+
+def _placeholders(text: str) -> set[str]:
+    return set(PLACEHOLDER.findall(text))
+
+
+def test_en_json_is_a_complete_copy() -> None:
+    """Custom integrations do not resolve [%key:…%] references: en.json is strings.json."""
+    en = (PACKAGE / "translations" / "en.json").read_text()
+    assert json.loads(en) == STRINGS
+    assert "[%key:" not in en
+
+
+def test_entity_translations_and_icons() -> None:
+    """Each entity's translation key has a name; icons exist only for known keys."""
+    icons = json.loads((PACKAGE / "icons.json").read_text())["entity"]
+    used: dict[str, set[str]] = {
+        "sensor": {d.translation_key for d in sensor.SENSORS if d.translation_key},
+        "binary_sensor": {
+            d.translation_key
+            for d in (*binary_sensor.BINARY_SENSORS, binary_sensor.CONNECTED)
+            if d.translation_key
+        },
+    }
+    assert button.RESTART.translation_key is None  # named by its device class
+    assert set(STRINGS["entity"]) == set(used)
+    for platform, keys in used.items():
+        assert set(STRINGS["entity"][platform]) == keys, platform
+        for key in keys:
+            assert STRINGS["entity"][platform][key]["name"], key
+        assert set(icons[platform]) <= keys, platform
+    # Sensors have no device-class icon of their own, so each has one in icons.json.
+    assert set(icons["sensor"]) == used["sensor"]
+    assert set(STRINGS["entity"]["binary_sensor"]["problem"]["state_attributes"]) == {
+        "failing_checks"
+    }
+
+
+def test_exception_translations() -> None:
+    """Every translated exception exists, uses exactly the placeholders passed, and is used."""
+    messages = {key: value["message"] for key, value in STRINGS["exceptions"].items()}
+    used: set[str] = set()
+    for module, call in _calls():
+        if _keyword(call, "translation_domain") is None:
+            continue
+        key = _constant(_keyword(call, "translation_key"))
+        if key is None:
+            continue  # a computed key: checked below
+        used.add(key)
+        assert key in messages, f"{module}: {key}"
+        placeholders = _keyword(call, "translation_placeholders")
+        passed = (
+            {_constant(k) for k in placeholders.keys}
+            if isinstance(placeholders, ast.Dict)
+            else set()
+        )
+        assert passed == _placeholders(messages[key]), f"{module}: {key}"
+    # coordinator._translate picks its key from _ERROR_KEYS and passes {"error": ...}.
+    computed = {key for _, key in coordinator._ERROR_KEYS} | {"unknown_error"}
+    for key in computed:
+        assert _placeholders(messages[key]) == {"error"}, key
+    assert used | computed == set(messages)
+
+
+def test_config_flow_translations() -> None:
+    """Steps, their fields, errors and aborts of the config and options flows exist."""
+    config = STRINGS["config"]
+    steps, errors, aborts = set(), set(), set()
+    for module, call in _calls():
+        if module != "config_flow.py":
+            continue
+        if step := _constant(_keyword(call, "step_id")):
+            steps.add(step)
+        if (reason := _constant(_keyword(call, "reason"))) is not None:
+            aborts.add(reason)
+    tree = ast.parse((PACKAGE / "config_flow.py").read_text())
+    for node in ast.walk(tree):
+        if (
+            isinstance(node, ast.Assign)
+            and isinstance(node.targets[0], ast.Subscript)
+            and (value := _constant(node.value)) is not None
+        ):
+            errors.add(value)
+    # The check's errors show on forms, and abort a discovery.
+    check_errors = {key for _, key in config_flow._ERRORS} | {"unknown"}
+    errors |= check_errors
+    aborts |= check_errors
+    aborts |= {"already_configured", "already_in_progress"}  # _abort_if_unique_id_configured
+    aborts |= {"reauth_successful", "reconfigure_successful"}  # async_update_reload_and_abort
+
+    assert steps == set(config["step"]) | {"init"}
+    assert errors == set(config["error"])
+    assert aborts == set(config["abort"])
+
+    schemas = {
+        "user": STEP_USER_SCHEMA,
+        "reauth_confirm": STEP_TOKEN_SCHEMA,
+        "reconfigure": STEP_URL_SCHEMA,
+    }
+    for step, schema in schemas.items():
+        fields = {str(key) for key in schema.schema}
+        assert set(config["step"][step]["data"]) == fields, step
+        assert set(config["step"][step]["data_description"]) == fields, step
+    assert _placeholders(config["step"]["hassio_confirm"]["description"]) == {"addon"}
+    assert _placeholders(config["step"]["reauth_confirm"]["description"]) == {"name"}
+    assert _placeholders(config["flow_title"]) == {"name"}
+
+    options = STRINGS["options"]["step"]["init"]
+    fields = {str(key) for key in OPTIONS_SCHEMA.schema}
+    assert set(options["data"]) == fields
+    assert set(options["data_description"]) == fields
+
+
+def test_issue_translations() -> None:
+    """Every repair issue raised with a constant key has a title and a description."""
+    issues = STRINGS.get("issues", {})
+    for module, call in _calls():
+        name = (
+            call.func.attr if isinstance(call.func, ast.Attribute) else getattr(call.func, "id", "")
+        )
+        if name != "async_create_issue":
+            continue
+        key = _constant(_keyword(call, "translation_key"))
+        assert key is not None, f"{module}: issue key must be a constant"
+        assert key in issues, f"{module}: {key}"
+        assert issues[key]["title"]
+        assert issues[key].get("description") or issues[key].get("fix_flow"), key
+
+
+@pytest.mark.parametrize("section", ["config", "options", "entity", "exceptions"])
+def test_no_empty_strings(section: str) -> None:
+    """No translation is blank."""
+
+    def walk(value: Any, path: str) -> None:
+        if isinstance(value, dict):
+            for key, child in value.items():
+                walk(child, f"{path}.{key}")
+        else:
+            assert isinstance(value, str), path
+            assert value.strip(), path
+
+    walk(STRINGS[section], section)
+
+
+def test_system_health_translations() -> None:
+    """Every info key system health reports has a label."""
+    tree = ast.parse((PACKAGE / "system_health.py").read_text())
+    keys = {
+        key.value
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Dict)
+        for key in node.keys
+        if isinstance(key, ast.Constant)
+    }
+    assert keys == set(STRINGS["system_health"]["info"])
