@@ -9,6 +9,7 @@ from pathlib import Path
 import subprocess
 import sys
 from types import ModuleType
+from typing import Any
 
 import pytest
 
@@ -82,13 +83,33 @@ def test_leak_is_flagged_above_five_percent() -> None:
     assert not va.leak_suspected(0.05)
     assert va.leak_suspected(0.0501)
     assert not va.leak_suspected(-0.2)
-    flat = va.StatsResult("test", [va.Sample(t, 50_000_000, 1.0, True) for t in range(10)])
+    flat = va.StatsResult("test", [va.Sample(t * 10, 50_000_000, 1.0, True) for t in range(10)])
     assert flat.summary()["leak_suspected"] is False
     growing = va.StatsResult(
-        "test", [va.Sample(t, 50_000_000 + t * 1_000_000, 1.0, True) for t in range(10)]
+        "test", [va.Sample(t * 10, 50_000_000 + t * 1_000_000, 1.0, True) for t in range(10)]
     )
     assert growing.summary()["leak_suspected"] is True
     assert growing.summary()["memory_growth_percent"] == pytest.approx(8 / 50.5 * 100, abs=0.01)
+    # The same growth over 9 s is warm-up as often as a leak: reported, not judged.
+    short = va.StatsResult(
+        "test", [va.Sample(t, 50_000_000 + t * 1_000_000, 1.0, True) for t in range(10)]
+    )
+    assert short.summary()["leak_suspected"] is None
+
+
+def test_leak_check_fails_the_run_only_over_a_long_enough_window() -> None:
+    def memory_check(samples: list[Any]) -> Any:
+        checks: list[Any] = []
+        va.finish_stats(va.StatsResult("test", samples), checks, {})
+        return next(c for c in checks if c.name == "memory growth")
+
+    rising = [va.Sample(t * 10, 50_000_000 + t * 1_000_000, 1.0, True) for t in range(10)]
+    check = memory_check(rising)
+    assert not check.ok
+    assert "suspected leak" in check.detail
+    warm_up = [va.Sample(t, 50_000_000 + t * 1_000_000, 1.0, True) for t in range(10)]
+    assert memory_check(warm_up).ok
+    assert "not judged" in memory_check(warm_up).detail
 
 
 def test_docker_stats_figures_match_docker_cli() -> None:
@@ -193,9 +214,10 @@ def test_url_mode_with_token_samples_the_servers_own_memory(server: Server, tmp_
     assert result.returncode == 0, result.stdout + result.stderr
     (report_path,) = tmp_path.glob("verify-addon-*.json")
     stats = json.loads(report_path.read_text())["stats"]
-    assert stats["source"] == "/api/v1/status"
+    assert stats["source"] == "/api/v1/status (process)"
     assert stats["memory_start_mib"] > 10
     assert stats["memory_growth_percent"] is not None
+    assert stats["leak_suspected"] is None  # a 3 s window is not judged
 
 
 def test_url_mode_reports_failures_against_a_dead_server(tmp_path: Path) -> None:
