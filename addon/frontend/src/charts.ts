@@ -35,7 +35,7 @@ function el<K extends keyof SVGElementTagNameMap>(tag: K, attrs: Record<string, 
 }
 
 /** Rounds up to a value whose quarters are round numbers. */
-export function niceTop(max: number): number {
+function niceTop(max: number): number {
   const mag = 10 ** Math.floor(Math.log10(max));
   return ([1, 1.2, 1.6, 2, 2.4, 3.2, 4, 6, 8, 10].find((m) => m * mag >= max) ?? 10) * mag;
 }

@@ -20,7 +20,7 @@ const num = (v: number, digits = 1) => v.toLocaleString('en', { maximumFractionD
 const mib = (bytes: number | null) => (bytes === null ? null : `${num(bytes / MIB)} MiB`);
 const pct = (v: number | null, digits = 1) => (v === null ? null : `${num(v, digits)} %`);
 
-export function duration(s: number): string {
+function duration(s: number): string {
   const d = Math.floor(s / 86400);
   const hrs = Math.floor((s % 86400) / 3600);
   const min = Math.floor((s % 3600) / 60);

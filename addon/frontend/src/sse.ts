@@ -17,12 +17,13 @@ export interface SseOptions {
   onState: (state: LinkState) => void;
   /** The server wants a token (or rejected ours); the stream stops for good. */
   onAuthError: (err: AuthError) => void;
-  /** No bytes for this long means a dead connection (the server's heartbeat is 30 s). */
-  idleTimeoutMs?: number;
 }
 
+/** No bytes for this long means a dead connection (the server's heartbeat is 30 s). */
+const IDLE_TIMEOUT_MS = 45_000;
+
 /** Splits an SSE byte stream into messages (WHATWG "event stream interpretation"). */
-export class SseParser {
+class SseParser {
   private buffer = '';
   private pendingCR = false;
   private data: string[] = [];
@@ -62,7 +63,6 @@ export class SseParser {
 
 /** Opens the stream and keeps it open until the returned function is called. */
 export function openEventStream(opts: SseOptions): () => void {
-  const idleTimeoutMs = opts.idleTimeoutMs ?? 45_000;
   let stopped = false;
   let attempt = 0;
   let retryMs = 1000;
@@ -75,7 +75,7 @@ export function openEventStream(opts: SseOptions): () => void {
     let idle: ReturnType<typeof setTimeout> | undefined;
     const armIdle = () => {
       clearTimeout(idle);
-      idle = setTimeout(() => ctl.abort(), idleTimeoutMs);
+      idle = setTimeout(() => ctl.abort(), IDLE_TIMEOUT_MS);
     };
     opts.onState(attempt === 0 ? 'connecting' : 'reconnecting');
     let wait = 0;
