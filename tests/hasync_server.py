@@ -57,10 +57,13 @@ class FakeHAsyncServer:
         self.port = self._server.port
 
     async def stop(self) -> None:
-        """Stop listening and drop every connection."""
-        for queue in self._queues:
-            queue.put_nowait(None)
+        """Stop listening, then end every stream, like the real server on SIGTERM."""
         if self._server is not None:
+            runner = self._server.runner
+            assert runner is not None
+            for site in list(runner.sites):
+                await site.stop()
+            self.end_streams()
             await self._server.close()
             self._server = None
         self.connected.clear()

@@ -642,6 +642,31 @@ async def test_listener_backoff(
     assert listener.state.last_error == "busy"
 
 
+async def test_listener_reports_a_gone_server(
+    client: HAsyncClient, server: FakeHAsyncServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The end of the stream is reported, and once more when reopening it finds no server."""
+    recorder = Recorder()
+    listener = _listener(client, recorder)
+    attempts: list[float] = []
+
+    async def fake_sleep(seconds: float) -> None:
+        attempts.append(seconds)
+        if len(attempts) == 4:
+            raise asyncio.CancelledError
+
+    monkeypatch.setattr(listener, "_sleep", fake_sleep)
+    task = asyncio.create_task(listener.run())
+    await recorder.wait(lambda: len(recorder.documents) == 1)
+    await server.stop()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    # Stream end + first refused attempt; the later refused attempts stay quiet.
+    assert recorder.disconnects == 2
+    assert listener.state.disconnects == 1
+    assert attempts == [1.0, 2.0, 4.0, 8.0]
+
+
 async def test_listener_stops_on_auth_error(
     server: FakeHAsyncServer, session: aiohttp.ClientSession
 ) -> None:

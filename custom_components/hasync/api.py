@@ -770,9 +770,14 @@ class HAsyncEventListener:
 
     After a connection ends or fails it waits with exponential backoff (``min_backoff``
     doubling up to ``max_backoff``; back to ``min_backoff`` after a connection that delivered
-    a valid document) and connects again, until it is cancelled. ``on_disconnect`` runs once
-    each time an open stream ends, which lets the owner check the server at once. A 401 ends
-    the listener: retrying a rejected token only feeds the server's rate limiter.
+    a valid document) and connects again, until it is cancelled.
+
+    ``on_disconnect`` tells the owner that the server may be gone, so it can check at once:
+    it runs when an open stream ends, and once more if the first attempt to reopen it cannot
+    reach the server (a server shutting down may end its streams a moment before it stops
+    answering). It runs again only after a stream was open again, so it cannot loop.
+
+    A 401 ends the listener: retrying a rejected token only feeds the server's rate limiter.
     """
 
     def __init__(
@@ -794,6 +799,7 @@ class HAsyncEventListener:
         self._idle_timeout = idle_timeout
         self._wake = asyncio.Event()
         self._delivered = False
+        self._armed = False
         self.state = ListenerState()
 
     def reconnect_now(self) -> None:
@@ -812,10 +818,17 @@ class HAsyncEventListener:
                 await self._listen_once()
                 self.state.last_error = "the server closed the stream"
             except HAsyncAuthError as err:
-                self._disconnected(err)
+                self.state.last_error = str(err)
+                self._stream_ended()
                 self.state.stopped = "the server rejected the token"
                 _LOGGER.debug("Stopping the HAsync event stream: %s", err)
                 return
+            except HAsyncConnectionError as err:
+                self.state.last_error = str(err)
+                if not self.state.connected and self._armed:
+                    # The first attempt to reopen a lost stream cannot reach the server.
+                    self._armed = False
+                    self._notify_disconnect()
             except HAsyncRateLimitedError as err:
                 extra_delay = err.retry_after or 0.0
                 self.state.last_error = str(err)
@@ -825,7 +838,7 @@ class HAsyncEventListener:
                 # A bug here must not end push for good; report it and carry on.
                 _LOGGER.exception("Unexpected error on the HAsync event stream")
                 self.state.last_error = repr(err)
-            self._disconnected(None)
+            self._stream_ended()
             if self._delivered:
                 delay = self._min_backoff
             wait = max(delay, extra_delay)
@@ -846,6 +859,7 @@ class HAsyncEventListener:
     async def _listen_once(self) -> None:
         async with self._client.event_stream(idle_timeout=self._idle_timeout) as stream:
             self.state.connected = True
+            self._armed = True
             self.state.connections += 1
             self.state.last_error = None
             _LOGGER.debug("HAsync event stream open")
@@ -872,13 +886,14 @@ class HAsyncEventListener:
         except Exception:
             _LOGGER.exception("Error handling a pushed HAsync status document")
 
-    def _disconnected(self, error: HAsyncError | None) -> None:
-        if error is not None:
-            self.state.last_error = str(error)
+    def _stream_ended(self) -> None:
         if not self.state.connected:
             return
         self.state.connected = False
         self.state.disconnects += 1
+        self._notify_disconnect()
+
+    def _notify_disconnect(self) -> None:
         if self._on_disconnect is not None:
             try:
                 self._on_disconnect()

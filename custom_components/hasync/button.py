@@ -8,7 +8,7 @@ from homeassistant.const import EntityCategory
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
-from .coordinator import HAsyncConfigEntry
+from .coordinator import HAsyncConfigEntry, HAsyncDataUpdateCoordinator
 from .entity import HAsyncEntity
 from .supervisor import async_restart_addon, async_supervisor_available
 
@@ -29,12 +29,18 @@ async def async_setup_entry(
 ) -> None:
     """Add the restart button when Supervisor can restart the add-on."""
     coordinator = entry.runtime_data
-    if async_supervisor_available(hass, coordinator.addon_slug):
-        async_add_entities([HAsyncRestartButton(coordinator, RESTART)])
+    slug = coordinator.addon_slug
+    if slug is not None and async_supervisor_available(hass, slug):
+        async_add_entities([HAsyncRestartButton(coordinator, slug)])
 
 
 class HAsyncRestartButton(HAsyncEntity, ButtonEntity):
     """Restarts the HAsync add-on."""
+
+    def __init__(self, coordinator: HAsyncDataUpdateCoordinator, addon_slug: str) -> None:
+        """Remember which add-on to restart."""
+        super().__init__(coordinator, RESTART)
+        self._addon_slug = addon_slug
 
     @property
     @override
@@ -45,5 +51,4 @@ class HAsyncRestartButton(HAsyncEntity, ButtonEntity):
     @override
     async def async_press(self) -> None:
         """Ask Supervisor to restart the add-on."""
-        if (slug := self.coordinator.addon_slug) is not None:  # always, or no button exists
-            await async_restart_addon(self.hass, slug)
+        await async_restart_addon(self.hass, self._addon_slug)

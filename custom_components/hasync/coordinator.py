@@ -171,9 +171,13 @@ class HAsyncDataUpdateCoordinator(DataUpdateCoordinator[StatusDocument]):
 
     @callback
     def _async_handle_stream_end(self) -> None:
-        """Check the server at once when its stream ends: it may have gone away."""
+        """Check the server at once when its stream ends: it may have gone away.
+
+        This bypasses the refresh debouncer, whose cooldown would delay a second check by
+        10 s; the listener calls this at most twice per lost stream.
+        """
         self.config_entry.async_create_task(
-            self.hass, self.async_request_refresh(), f"{DOMAIN} refresh after stream end"
+            self.hass, self.async_refresh(), f"{DOMAIN} refresh after stream end"
         )
 
     def _record_success(self, document: StatusDocument, now: datetime) -> None:
