@@ -326,3 +326,35 @@ async def test_scan_interval_option(
     assert coordinator.options.failure_threshold == 3
     assert coordinator.options.rule_enabled("unreachable")
     assert coordinator.addon_slug is None
+
+
+async def test_observers_hear_every_outcome(  # noqa: PLR0917
+    hass: HomeAssistant,
+    freezer: FrozenDateTimeFactory,
+    init_integration: MockConfigEntry,
+    mock_hasync_client: MagicMock,
+    event_source: FakeEventSource,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Observers run after each poll (repeated failures too) and each push."""
+    coordinator = _coordinator(init_integration)
+    failures: list[int] = []
+    remove = coordinator.async_add_observer(
+        lambda: failures.append(coordinator.consecutive_failures)
+    )
+
+    def broken() -> None:
+        raise RuntimeError("observer bug")
+
+    coordinator.async_add_observer(broken)
+    mock_hasync_client.status.side_effect = HAsyncConnectionError("refused")
+    for _ in range(3):
+        await _tick(hass, freezer, SCAN)
+    event_source.push(load_json("status.json"))
+    await hass.async_block_till_done()
+    assert failures == [1, 2, 3, 0]
+    assert "Error in a HAsync update observer" in caplog.text
+    remove()
+    remove()  # removing twice is harmless
+    await _tick(hass, freezer, SCAN)
+    assert failures == [1, 2, 3, 0]

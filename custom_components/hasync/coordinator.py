@@ -1,13 +1,14 @@
 """The HAsync coordinator: polls the status document and applies pushed ones at once."""
 
 from collections import deque
+from collections.abc import Callable
 from datetime import datetime
 import time
 from typing import override
 
 from homeassistant.config_entries import ConfigEntry
 from homeassistant.const import CONF_TOKEN, CONF_URL
-from homeassistant.core import HomeAssistant, callback
+from homeassistant.core import CALLBACK_TYPE, HomeAssistant, callback
 from homeassistant.exceptions import ConfigEntryAuthFailed
 from homeassistant.helpers import device_registry as dr
 from homeassistant.helpers.aiohttp_client import async_get_clientsession
@@ -82,6 +83,7 @@ class HAsyncDataUpdateCoordinator(DataUpdateCoordinator[StatusDocument]):
         self.polls = 0
         self.pushes = 0
         self._sw_version: str | None = None
+        self._observers: dict[int, Callable[[], None]] = {}
         super().__init__(
             hass,
             LOGGER,
@@ -101,6 +103,36 @@ class HAsyncDataUpdateCoordinator(DataUpdateCoordinator[StatusDocument]):
         """The add-on's Supervisor slug, known when the entry came from discovery."""
         slug = self.config_entry.data.get(CONF_ADDON_SLUG)
         return slug if isinstance(slug, str) and slug else None
+
+    @callback
+    def async_add_observer(self, observer: Callable[[], None]) -> CALLBACK_TYPE:
+        """Call ``observer`` after every update, failed or not, polled or pushed.
+
+        Entities only hear about changes (DataUpdateCoordinator stays silent while failures
+        repeat); rules that count consecutive failures need every outcome.
+        """
+        key = id(observer)
+        self._observers[key] = observer
+
+        @callback
+        def remove() -> None:
+            self._observers.pop(key, None)
+
+        return remove
+
+    @callback
+    def _async_notify_observers(self) -> None:
+        for observer in list(self._observers.values()):
+            try:
+                observer()
+            except Exception:  # noqa: BLE001 - logged with its traceback; others still run
+                LOGGER.exception("Error in a HAsync update observer")
+
+    @override
+    @callback
+    def _async_refresh_finished(self) -> None:
+        """Tell the observers about the outcome of a poll."""
+        self._async_notify_observers()
 
     @callback
     def async_start_push(self) -> None:
@@ -168,6 +200,7 @@ class HAsyncDataUpdateCoordinator(DataUpdateCoordinator[StatusDocument]):
             # DataUpdateCoordinator logs this only for polls; push recovers first.
             self.logger.info("Fetching %s data recovered", self.name)
         self.async_set_updated_data(document)
+        self._async_notify_observers()
 
     @callback
     def _async_handle_stream_end(self) -> None:
