@@ -358,3 +358,24 @@ async def test_observers_hear_every_outcome(  # noqa: PLR0917
     remove()  # removing twice is harmless
     await _tick(hass, freezer, SCAN)
     assert failures == [1, 2, 3, 0]
+
+
+async def test_polling_continues_while_pushing(
+    hass: HomeAssistant,
+    freezer: FrozenDateTimeFactory,
+    init_integration: MockConfigEntry,
+    mock_hasync_client: MagicMock,
+    event_source: FakeEventSource,
+) -> None:
+    """Pushes do not postpone the poll: it still runs every scan interval."""
+    coordinator = _coordinator(init_integration)
+    for _ in range(4):
+        freezer.tick(timedelta(seconds=20))
+        event_source.push(load_json("status.json"))
+        async_fire_time_changed(hass)
+        await hass.async_block_till_done()
+    # 80 s with a push every 20 s: polls still run (due at 30 s, then 30 s after each).
+    # Had each push restarted the timer, no poll would have run after the first refresh.
+    assert coordinator.pushes == 4
+    assert mock_hasync_client.status.await_count == 1 + 2
+    assert coordinator.polls == 3

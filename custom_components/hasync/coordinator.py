@@ -51,9 +51,10 @@ _ERROR_KEYS: tuple[tuple[type[HAsyncError], str], ...] = (
 class HAsyncDataUpdateCoordinator(DataUpdateCoordinator[StatusDocument]):
     """Keeps the latest status document of one HAsync server, and a short history of them.
 
-    Polling (every ``scan_interval``) is the safety net and measures the response time; the
-    push stream delivers changes at once. When an open stream ends, the coordinator polls
-    immediately, so a server that went away is reported within about a second.
+    The push stream delivers changes at once; polling (every ``scan_interval``, whatever was
+    pushed) measures the response time, checks the token and is the safety net. When an open
+    stream ends, the coordinator polls immediately, so a server that went away is reported
+    within about a second.
     """
 
     config_entry: HAsyncConfigEntry
@@ -188,7 +189,13 @@ class HAsyncDataUpdateCoordinator(DataUpdateCoordinator[StatusDocument]):
 
     @callback
     def _async_handle_push(self, document: StatusDocument) -> None:
-        """Apply a document the server pushed, without waiting for a poll."""
+        """Apply a document the server pushed, without waiting for a poll.
+
+        This is async_set_updated_data without its restart of the poll timer: the server
+        pushes at least every 30 s, so that restart would stop polling altogether, and with
+        it the response time and the check of the token (the server keeps a stream open
+        after its token is rotated; only a poll then sees the 401 that starts reauth).
+        """
         if document.server.instance_id != self.instance_id:
             LOGGER.debug("Ignoring a pushed document of another instance")
             return
@@ -199,7 +206,9 @@ class HAsyncDataUpdateCoordinator(DataUpdateCoordinator[StatusDocument]):
         if recovered:
             # DataUpdateCoordinator logs this only for polls; push recovers first.
             self.logger.info("Fetching %s data recovered", self.name)
-        self.async_set_updated_data(document)
+        self.data = document
+        self.last_update_success = True
+        self.async_update_listeners()
         self._async_notify_observers()
 
     @callback
