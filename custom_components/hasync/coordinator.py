@@ -85,6 +85,7 @@ class HAsyncDataUpdateCoordinator(DataUpdateCoordinator[StatusDocument]):
         self.pushes = 0
         self._sw_version: str | None = None
         self._observers: dict[int, Callable[[], None]] = {}
+        self._last_observer_id = 0
         super().__init__(
             hass,
             LOGGER,
@@ -112,7 +113,8 @@ class HAsyncDataUpdateCoordinator(DataUpdateCoordinator[StatusDocument]):
         Entities only hear about changes (DataUpdateCoordinator stays silent while failures
         repeat); rules that count consecutive failures need every outcome.
         """
-        key = id(observer)
+        self._last_observer_id += 1
+        key = self._last_observer_id
         self._observers[key] = observer
 
         @callback
