@@ -1,0 +1,281 @@
+// The SQLite store: schema migrations, the instance id, the token hash and the samples.
+// better-sqlite3 is passed in (not imported) because it may have failed to load; see native.js.
+import { randomUUID } from 'node:crypto';
+import { fs } from './builtins.js';
+import { openHeld, prepareHeld } from './sqlite-handles.js';
+
+/**
+ * Each migration runs once, in its own transaction, recorded in schema_migrations.
+ * Version 1 stored one row per sample. Version 2 lets one row stand for several samples (the
+ * downsampled history beyond 24 h): n samples of which n_available were not in error, over step_s seconds.
+ */
+export const MIGRATIONS = [
+  {
+    version: 1,
+    sql: `
+      CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+      CREATE TABLE tokens (
+        id INTEGER PRIMARY KEY CHECK (id = 1),
+        hash TEXT NOT NULL,
+        generation INTEGER NOT NULL,
+        created_at TEXT NOT NULL
+      );
+      CREATE TABLE samples (
+        ts INTEGER NOT NULL,
+        rss_bytes INTEGER,
+        memory_bytes INTEGER,
+        process_cpu_percent REAL,
+        container_cpu_percent REAL,
+        status TEXT NOT NULL CHECK (status IN ('ok', 'degraded', 'error'))
+      );
+      CREATE TABLE probe (v TEXT);
+    `,
+  },
+  {
+    version: 2,
+    sql: `
+      ALTER TABLE samples ADD COLUMN n INTEGER NOT NULL DEFAULT 1;
+      ALTER TABLE samples ADD COLUMN n_available INTEGER NOT NULL DEFAULT 1;
+      ALTER TABLE samples ADD COLUMN step_s INTEGER NOT NULL DEFAULT 10;
+      UPDATE samples SET n_available = 0 WHERE status = 'error';
+      CREATE INDEX samples_ts ON samples (ts);
+    `,
+  },
+];
+
+export const SCHEMA_VERSION = MIGRATIONS[MIGRATIONS.length - 1].version;
+
+/** Raw samples older than this are folded into DOWNSAMPLE_STEP_MS buckets. */
+export const DOWNSAMPLE_AFTER_MS = 24 * 3600_000;
+export const DOWNSAMPLE_STEP_MS = 300_000;
+
+/** @type {Map<object, Map<string, {insert: any, select: any, count: any}>>} */
+const probeStatements = new Map();
+
+/**
+ * Insert a row in a transaction, read it back, roll back, and check it is gone. Proves the engine
+ * can write, not just read.
+ * @param {import('better-sqlite3').Database} db
+ * @param {string} table  an existing table with one TEXT column `v`
+ */
+export function writeReadRollback(db, table) {
+  if (!probeStatements.has(db)) probeStatements.set(db, new Map());
+  const byTable = probeStatements.get(db);
+  if (!byTable.has(table)) {
+    byTable.set(table, {
+      insert: prepareHeld(db, `INSERT INTO ${table} (v) VALUES (?)`),
+      select: prepareHeld(db, `SELECT v FROM ${table} WHERE v = ?`).pluck(),
+      count: prepareHeld(db, `SELECT count(*) FROM ${table} WHERE v = ?`).pluck(),
+    });
+  }
+  const stmt = byTable.get(table);
+  const marker = randomUUID();
+  db.exec('BEGIN IMMEDIATE');
+  try {
+    stmt.insert.run(marker);
+    if (stmt.select.get(marker) !== marker) throw new Error('row written in the transaction was not read back');
+  } finally {
+    // SQLite rolls back by itself on some errors (SQLITE_FULL, I/O errors).
+    if (db.inTransaction) db.exec('ROLLBACK');
+  }
+  if (stmt.count.get(marker) !== 0) throw new Error('rolled-back row is still present');
+}
+
+/**
+ * Open (creating if needed) and migrate the database.
+ * @param {typeof import('better-sqlite3')} Database
+ * @param {string} file
+ */
+export function openDatabase(Database, file) {
+  const raw = openHeld(Database, file, { timeout: 5000 });
+  try {
+    return new HasyncDb(raw, file);
+  } catch (err) {
+    raw.close();
+    throw err;
+  }
+}
+
+/** Apply pending migrations; refuse a database written by a newer server. Returns the version. */
+export function migrate(raw) {
+  raw.exec('CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at TEXT NOT NULL)');
+  const current = prepareHeld(raw, 'SELECT coalesce(max(version), 0) FROM schema_migrations').pluck().get();
+  if (current > SCHEMA_VERSION) {
+    throw new Error(`database schema version ${current} is newer than this server supports (${SCHEMA_VERSION})`);
+  }
+  const record = prepareHeld(raw, 'INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)');
+  for (const m of MIGRATIONS) {
+    if (m.version <= current) continue;
+    raw.transaction(() => {
+      raw.exec(m.sql);
+      record.run(m.version, new Date().toISOString());
+    })();
+  }
+  return SCHEMA_VERSION;
+}
+
+export class HasyncDb {
+  /** @param {import('better-sqlite3').Database} raw @param {string} file */
+  constructor(raw, file) {
+    this.raw = raw;
+    this.path = file;
+    // WAL lets rotate-token write while the server reads; FULL sync because a sample every 10 s costs nothing.
+    this.journalMode = String(prepareHeld(raw, 'PRAGMA journal_mode = WAL').pluck().get()).toLowerCase();
+    raw.exec('PRAGMA synchronous = FULL');
+    migrate(raw);
+    // Remember which file we opened, so a deleted or replaced file is noticed (see probe()).
+    const st = fs.statSync(file);
+    this.identity = { dev: st.dev, ino: st.ino };
+
+    const prep = (sql) => prepareHeld(raw, sql);
+    this.stmt = {
+      integrityCheck: prep('PRAGMA integrity_check').pluck(),
+      quickCheck: prep('PRAGMA quick_check').pluck(),
+      metaGet: prep('SELECT value FROM meta WHERE key = ?'),
+      metaInsert: prep('INSERT OR IGNORE INTO meta (key, value) VALUES (?, ?)'),
+      tokenGet: prep('SELECT hash, generation FROM tokens WHERE id = 1'),
+      tokenSet: prep(`
+        INSERT INTO tokens (id, hash, generation, created_at) VALUES (1, @hash, 1, @created_at)
+        ON CONFLICT (id) DO UPDATE SET hash = @hash, generation = generation + 1, created_at = @created_at`),
+      sampleInsert: prep(`
+        INSERT INTO samples (ts, rss_bytes, memory_bytes, process_cpu_percent, container_cpu_percent, status,
+                             n, n_available, step_s)
+        VALUES (@ts, @rss_bytes, @memory_bytes, @process_cpu_percent, @container_cpu_percent, @status,
+                1, @available, @step_s)`),
+      firstSampleTs: prep('SELECT min(ts) FROM samples').pluck(),
+      availableSince: prep(
+        'SELECT count(*) AS rows, coalesce(sum(n_available), 0) AS available FROM samples WHERE ts >= ?',
+      ),
+      memorySince: prep('SELECT ts, memory_bytes, rss_bytes FROM samples WHERE ts >= ? ORDER BY ts'),
+      historyPoints: prep(`
+        SELECT ts - ts % @step AS bucket,
+               CAST(round(sum(memory_bytes * n) * 1.0 / sum(CASE WHEN memory_bytes IS NOT NULL THEN n END)) AS INTEGER)
+                 AS memory_bytes,
+               CAST(round(sum(rss_bytes * n) * 1.0 / sum(CASE WHEN rss_bytes IS NOT NULL THEN n END)) AS INTEGER)
+                 AS rss_bytes,
+               sum(coalesce(container_cpu_percent, process_cpu_percent) * n)
+                 / sum(CASE WHEN coalesce(container_cpu_percent, process_cpu_percent) IS NOT NULL THEN n END)
+                 AS cpu_percent,
+               max(CASE status WHEN 'error' THEN 2 WHEN 'degraded' THEN 1 ELSE 0 END) AS severity
+        FROM samples WHERE ts >= @since GROUP BY bucket ORDER BY bucket`),
+      downsample: prep(`
+        INSERT INTO samples (ts, rss_bytes, memory_bytes, process_cpu_percent, container_cpu_percent, status,
+                             n, n_available, step_s)
+        SELECT ts - ts % @step AS bucket,
+               CAST(round(avg(rss_bytes)) AS INTEGER), CAST(round(avg(memory_bytes)) AS INTEGER),
+               avg(process_cpu_percent), avg(container_cpu_percent),
+               CASE max(CASE status WHEN 'error' THEN 2 WHEN 'degraded' THEN 1 ELSE 0 END)
+                 WHEN 2 THEN 'error' WHEN 1 THEN 'degraded' ELSE 'ok' END,
+               sum(n), sum(n_available), @step / 1000
+        FROM samples WHERE step_s * 1000 < @step AND ts < @cutoff GROUP BY bucket`),
+      deleteRaw: prep('DELETE FROM samples WHERE step_s * 1000 < @step AND ts < @cutoff'),
+      deleteOld: prep('DELETE FROM samples WHERE ts < ?'),
+    };
+  }
+
+  /** The UUID that identifies this installation; created on first open and never changed. */
+  instanceId() {
+    this.stmt.metaInsert.run('instance_id', randomUUID());
+    return this.stmt.metaGet.get('instance_id').value;
+  }
+
+  /** @returns {{hash: string, generation: number} | null} */
+  readToken() {
+    return this.stmt.tokenGet.get() ?? null;
+  }
+
+  /** Store a new token hash; the generation goes up so running servers drop cached verifications. */
+  writeTokenHash(hash) {
+    this.stmt.tokenSet.run({ hash, created_at: new Date().toISOString() });
+    return this.readToken().generation;
+  }
+
+  /**
+   * @param {{ts: number, rss_bytes: number|null, memory_bytes: number|null, process_cpu_percent: number|null,
+   *          container_cpu_percent: number|null, status: 'ok'|'degraded'|'error'}} sample
+   * @param {number} stepMs the sampling interval
+   */
+  insertSample(sample, stepMs) {
+    this.stmt.sampleInsert.run({
+      ...sample,
+      available: sample.status === 'error' ? 0 : 1,
+      step_s: Math.max(1, Math.round(stepMs / 1000)),
+    });
+  }
+
+  firstSampleTs() {
+    return this.stmt.firstSampleTs.get();
+  }
+
+  /** @returns {{rows: number, available: number}} */
+  availableSince(ts) {
+    return this.stmt.availableSince.get(ts);
+  }
+
+  /** @returns {{ts: number, memory_bytes: number|null, rss_bytes: number|null}[]} */
+  memorySince(ts) {
+    return this.stmt.memorySince.all(ts);
+  }
+
+  /** Samples averaged into buckets of stepMs, oldest first; severity 2 = error, 1 = degraded, 0 = ok. */
+  historyPoints(sinceTs, stepMs) {
+    return this.stmt.historyPoints.all({ since: sinceTs, step: stepMs });
+  }
+
+  /**
+   * Fold raw samples older than 24 h into 5-minute rows and delete rows older than the retention.
+   * The cutoff is aligned to a bucket boundary so a bucket is never folded twice.
+   */
+  maintain(now, retentionDays) {
+    const step = DOWNSAMPLE_STEP_MS;
+    const cutoff = Math.floor((now - DOWNSAMPLE_AFTER_MS) / step) * step;
+    return this.raw.transaction(() => {
+      this.stmt.downsample.run({ step, cutoff });
+      const folded = this.stmt.deleteRaw.run({ step, cutoff }).changes;
+      const deleted = this.stmt.deleteOld.run(now - retentionDays * 86_400_000).changes;
+      return { folded, deleted };
+    })();
+  }
+
+  /**
+   * The cheap periodic probe: the file on disk is still the one we opened, and a write works.
+   * @returns {number} the file size in bytes
+   */
+  probe() {
+    let st;
+    try {
+      st = fs.statSync(this.path);
+    } catch (err) {
+      throw new Error(`database file ${this.path} is gone (${err.code ?? err.message}); restart the add-on`);
+    }
+    if (st.dev !== this.identity.dev || st.ino !== this.identity.ino) {
+      throw new Error(`database file ${this.path} was replaced while open; restart the add-on`);
+    }
+    writeReadRollback(this.raw, 'probe');
+    return st.size;
+  }
+
+  sizeBytes() {
+    try {
+      return fs.statSync(this.path).size;
+    } catch {
+      return null;
+    }
+  }
+
+  /** @param {boolean} quick quick_check skips the index cross-checks; fine for the periodic run */
+  integrityCheck(quick) {
+    const lines = (quick ? this.stmt.quickCheck : this.stmt.integrityCheck).all();
+    return lines.length === 1 && lines[0] === 'ok' ? 'ok' : lines.slice(0, 3).join('; ');
+  }
+
+  /** Move the WAL into the main file and close: leaves a single self-contained file behind. */
+  close() {
+    if (!this.raw.open) return;
+    try {
+      this.raw.exec('PRAGMA wal_checkpoint(TRUNCATE)');
+    } finally {
+      this.raw.close();
+    }
+  }
+}

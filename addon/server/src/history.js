@@ -1,0 +1,119 @@
+// Figures derived from the stored samples: availability, memory growth, and chart points.
+import { round } from './metrics.js';
+
+const HOUR_MS = 3600_000;
+const MIB = 1024 * 1024;
+
+/** Chart windows and their bucket sizes (the API's `window` values). */
+export const HISTORY_WINDOWS = {
+  '1h': { spanMs: HOUR_MS, stepMs: 60_000 },
+  '24h': { spanMs: 24 * HOUR_MS, stepMs: 300_000 },
+  '7d': { spanMs: 7 * 24 * HOUR_MS, stepMs: 1800_000 },
+};
+
+const GROWTH_SPAN_MS = 24 * HOUR_MS;
+const GROWTH_MIN_SPAN_MS = 10 * 60_000;
+const SEVERITY = ['ok', 'degraded', 'error'];
+
+/**
+ * Least-squares slope of memory over time.
+ * @param {{ts: number, bytes: number}[]} points
+ * @returns {{mibPerHour: number|null, spanHours: number|null}} null when < 2 points or < 10 min apart
+ */
+export function growthSlope(points) {
+  if (points.length < 2) return { mibPerHour: null, spanHours: null };
+  const t0 = points[0].ts;
+  const span = points[points.length - 1].ts - t0;
+  if (span < GROWTH_MIN_SPAN_MS) return { mibPerHour: null, spanHours: null };
+  let sx = 0;
+  let sy = 0;
+  for (const p of points) {
+    sx += (p.ts - t0) / HOUR_MS;
+    sy += p.bytes / MIB;
+  }
+  const mx = sx / points.length;
+  const my = sy / points.length;
+  let sxy = 0;
+  let sxx = 0;
+  for (const p of points) {
+    const dx = (p.ts - t0) / HOUR_MS - mx;
+    sxy += dx * (p.bytes / MIB - my);
+    sxx += dx * dx;
+  }
+  return { mibPerHour: round(sxy / sxx, 4), spanHours: round(span / HOUR_MS, 3) };
+}
+
+/**
+ * Share of the expected samples (one per interval since the window start, or since the first sample
+ * ever if later) that were stored and not in error. Gaps (server down, writes failing) count as missing.
+ * @returns {number|null} percent, capped at 100; null without samples
+ */
+export function availabilityPercent({ available, rows, windowStart, firstSampleTs, now, intervalMs }) {
+  if (!rows || firstSampleTs === null) return null;
+  const from = Math.max(windowStart, firstSampleTs);
+  const expected = Math.max(1, (now - from) / intervalMs);
+  return round(Math.min(100, (available / expected) * 100), 2);
+}
+
+/**
+ * @param {{db: import('./db.js').HasyncDb, sampleIntervalMs: number, now?: () => number}} options
+ */
+export function createHistory({ db, sampleIntervalMs, now = Date.now }) {
+  const empty = {
+    availability_24h_percent: null,
+    availability_7d_percent: null,
+    memory_growth_mib_per_hour: null,
+    growth_window_hours: null,
+    samples: 0,
+  };
+  let cached = empty;
+
+  const availability = (t, first, spanMs) => {
+    const windowStart = t - spanMs;
+    const { rows, available } = db.availableSince(windowStart);
+    return availabilityPercent({ available, rows, windowStart, firstSampleTs: first, now: t, intervalMs: sampleIntervalMs });
+  };
+
+  return {
+    /** The status document's `history` section, as of the last refresh(). */
+    summary: () => cached,
+
+    /** Recompute the summary; the sampler calls this after each stored sample. */
+    refresh() {
+      const t = now();
+      const first = db.firstSampleTs();
+      const rows = db.memorySince(t - GROWTH_SPAN_MS);
+      // One series only: container memory when every sample has it, else the process RSS.
+      const useContainer = rows.length > 0 && rows.every((r) => r.memory_bytes !== null);
+      const points = rows
+        .map((r) => ({ ts: r.ts, bytes: useContainer ? r.memory_bytes : r.rss_bytes }))
+        .filter((p) => p.bytes !== null);
+      const growth = growthSlope(points);
+      cached = {
+        availability_24h_percent: availability(t, first, 24 * HOUR_MS),
+        availability_7d_percent: availability(t, first, 7 * 24 * HOUR_MS),
+        memory_growth_mib_per_hour: growth.mibPerHour,
+        growth_window_hours: growth.spanHours,
+        samples: points.length,
+      };
+      return cached;
+    },
+
+    /** @param {keyof typeof HISTORY_WINDOWS} window */
+    points(window) {
+      const { spanMs, stepMs } = HISTORY_WINDOWS[window];
+      const rows = db.historyPoints(now() - spanMs, stepMs);
+      return {
+        window,
+        step_s: stepMs / 1000,
+        points: rows.map((r) => ({
+          ts: new Date(r.bucket).toISOString(),
+          memory_bytes: r.memory_bytes,
+          rss_bytes: r.rss_bytes,
+          cpu_percent: r.cpu_percent === null ? null : round(r.cpu_percent, 2),
+          status: SEVERITY[r.severity],
+        })),
+      };
+    },
+  };
+}

@@ -1,0 +1,186 @@
+// The request handler: a route table, the auth/ingress rules, body limits and JSON errors.
+import path from 'node:path';
+import { HISTORY_WINDOWS } from './history.js';
+import { errorText } from './logger.js';
+import { sendError, sendJson } from './respond.js';
+import { CACHE_IMMUTABLE, CACHE_REVALIDATE, resolveAsset, sendFile } from './static.js';
+
+export const MAX_BODY_BYTES = 16 * 1024;
+const ALLOW = 'GET, HEAD';
+const WINDOWS = Object.keys(HISTORY_WINDOWS);
+
+/**
+ * @typedef {object} RouterContext
+ * @property {import('./config.js').Config} config
+ * @property {ReturnType<typeof import('./checks.js').createChecks>} checks
+ * @property {ReturnType<typeof import('./auth.js').createAuthenticator>} auth
+ * @property {ReturnType<typeof import('./ratelimit.js').createRateLimiter>} limiter
+ * @property {ReturnType<typeof import('./sse.js').createSseHub>} sse
+ * @property {() => object} statusDocument
+ * @property {ReturnType<typeof import('./history.js').createHistory>|null} history
+ * @property {string|null} historyUnavailable  why there is no history (no database)
+ * @property {Buffer} openapi
+ * @property {import('./logger.js').Logger} logger
+ */
+
+/** Client address without the IPv4-mapped IPv6 prefix. */
+export function clientAddress(req) {
+  const addr = req.socket.remoteAddress ?? '';
+  return addr.startsWith('::ffff:') ? addr.slice(7) : addr;
+}
+
+/** The token from `Authorization: Bearer <token>`, or null. */
+export function bearerToken(header) {
+  if (typeof header !== 'string') return null;
+  const m = /^Bearer[ \t]+(\S+)[ \t]*$/i.exec(header);
+  return m ? m[1] : null;
+}
+
+/**
+ * @param {RouterContext} ctx
+ * @returns {(req: import('node:http').IncomingMessage, res: import('node:http').ServerResponse) => void}
+ */
+export function createRouter(ctx) {
+  const { config, checks, auth, limiter, sse, logger } = ctx;
+  const ingressProxy = config.supervisor?.ingressProxy ?? null;
+  const fromIngress = (req) => ingressProxy !== null && clientAddress(req) === ingressProxy;
+
+  /** API routes need a token, except GET/HEAD through the ingress proxy under Supervisor. */
+  const authed = (handler) => (req, res, url) => {
+    if (fromIngress(req)) return handler(req, res, url);
+    if (auth.unavailableReason) {
+      return sendError(res, 503, 'service_unavailable', `token store unavailable: ${auth.unavailableReason}`);
+    }
+    const addr = clientAddress(req);
+    const retryAfter = limiter.retryAfter(addr);
+    if (retryAfter) return tooMany(res, retryAfter);
+    const token = bearerToken(req.headers.authorization);
+    if (!token) return sendError(res, 401, 'unauthorized', 'missing bearer token');
+    return auth.verify(token).then((verdict) => {
+      if (verdict === 'valid') return handler(req, res, url);
+      if (verdict === 'unavailable') {
+        return sendError(res, 503, 'service_unavailable', `token store unavailable: ${auth.unavailableReason}`);
+      }
+      limiter.fail(addr);
+      const after = limiter.retryAfter(addr);
+      return after ? tooMany(res, after) : sendError(res, 401, 'unauthorized', 'invalid token');
+    });
+  };
+
+  /** Under Supervisor the page is for the ingress proxy only; standalone it is public (the API is not). */
+  const page = (handler) => (req, res, url) => {
+    if (ingressProxy !== null && !fromIngress(req)) {
+      return sendError(res, 403, 'forbidden', 'the page is served only through Home Assistant ingress');
+    }
+    return handler(req, res, url);
+  };
+
+  const index = async (req, res) => {
+    const file = path.join(config.frontendDir, 'index.html');
+    if (!(await sendFile(req, res, file, CACHE_REVALIDATE))) {
+      sendError(res, 404, 'not_found', `frontend not built: ${file} is missing`);
+    }
+  };
+
+  const asset = async (req, res, url) => {
+    const file = resolveAsset(config.frontendDir, url.pathname);
+    if (!file || !(await sendFile(req, res, file, CACHE_IMMUTABLE))) sendError(res, 404, 'not_found', 'no such asset');
+  };
+
+  const history = (req, res, url) => {
+    const window = new URLSearchParams(url.query).get('window') ?? '24h';
+    if (!Object.hasOwn(HISTORY_WINDOWS, window)) {
+      return sendError(res, 400, 'bad_request', `window must be one of ${WINDOWS.join(', ')}`);
+    }
+    if (!ctx.history) return sendError(res, 503, 'service_unavailable', `history unavailable: ${ctx.historyUnavailable}`);
+    let body;
+    try {
+      body = ctx.history.points(/** @type {keyof HISTORY_WINDOWS} */ (window));
+    } catch (err) {
+      return sendError(res, 503, 'service_unavailable', `history unavailable: ${errorText(err)}`);
+    }
+    return sendJson(res, 200, body);
+  };
+
+  /** @type {Map<string, Record<string, Function>>} */
+  const routes = new Map([
+    ['/health', { GET: (req, res) => { const h = checks.health(); sendJson(res, h.statusCode, h.body); } }],
+    ['/api/v1/status', { GET: authed((req, res) => sendJson(res, 200, ctx.statusDocument())) }],
+    ['/api/v1/events', { GET: authed((req, res) => sse.open(req, res)) }],
+    ['/api/v1/history', { GET: authed(history) }],
+    ['/api/v1/openapi.json', { GET: (req, res) => sendJson(res, 200, ctx.openapi, { 'cache-control': 'no-cache' }) }],
+    ['/', { GET: page(index) }],
+    ['/index.html', { GET: page(index) }],
+  ]);
+  const assets = { GET: page(asset) };
+
+  return function handle(req, res) {
+    const started = logger.enabled('debug') ? performance.now() : 0;
+    if (started) {
+      res.on('finish', () => {
+        logger.debug(`${req.method} ${pathOnly(req.url)} ${res.statusCode} ${(performance.now() - started).toFixed(1)} ms from ${clientAddress(req)}`);
+      });
+    }
+    if (!withinBodyLimit(req, res)) return;
+
+    const raw = req.url ?? '/';
+    const q = raw.indexOf('?');
+    const url = { pathname: q === -1 ? raw : raw.slice(0, q), query: q === -1 ? '' : raw.slice(q + 1) };
+    const methods = routes.get(url.pathname) ?? (url.pathname.startsWith('/assets/') ? assets : null);
+    if (!methods) return sendError(res, 404, 'not_found', 'no such route; see /api/v1/openapi.json');
+    const handler = methods[req.method === 'HEAD' ? 'GET' : req.method];
+    if (!handler) {
+      return sendError(res, 405, 'method_not_allowed', `${req.method} is not allowed here; use GET or HEAD`, { allow: ALLOW });
+    }
+    try {
+      const pending = handler(req, res, url);
+      if (pending instanceof Promise) pending.catch((err) => internalError(res, err));
+    } catch (err) {
+      internalError(res, err);
+    }
+  };
+
+  function internalError(res, err) {
+    logger.error(`request failed: ${errorText(err)}`);
+    if (!res.headersSent) sendError(res, 500, 'internal_error', 'internal error; see the add-on log');
+    else res.destroy();
+  }
+}
+
+function tooMany(res, retryAfter) {
+  sendJson(
+    res,
+    429,
+    { error: 'too_many_requests', reason: 'too many failed authentication attempts', retry_after_s: retryAfter },
+    { 'retry-after': retryAfter },
+  );
+}
+
+function pathOnly(url = '') {
+  const q = url.indexOf('?');
+  return (q === -1 ? url : url.slice(0, q)).slice(0, 200);
+}
+
+/**
+ * No route takes a body. A declared body over the limit is refused up front; a chunked one is
+ * counted as it arrives and the connection dropped once it passes the limit.
+ */
+function withinBodyLimit(req, res) {
+  const length = req.headers['content-length'];
+  if (length !== undefined && Number(length) > MAX_BODY_BYTES) {
+    sendError(res, 413, 'payload_too_large', `request bodies are limited to ${MAX_BODY_BYTES} bytes`, { connection: 'close' });
+    return false;
+  }
+  if (req.headers['transfer-encoding'] !== undefined) {
+    let seen = 0;
+    req.on('data', (chunk) => {
+      seen += chunk.length;
+      if (seen <= MAX_BODY_BYTES) return;
+      if (!res.headersSent) {
+        sendError(res, 413, 'payload_too_large', `request bodies are limited to ${MAX_BODY_BYTES} bytes`, { connection: 'close' });
+      }
+      req.socket.destroy();
+    });
+  }
+  return true;
+}

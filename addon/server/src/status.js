@@ -1,0 +1,48 @@
+// The status document (schema_version 1), assembled from the cached check results and live metrics.
+import { round } from './metrics.js';
+
+export const STATUS_SCHEMA_VERSION = 1;
+
+export const EMPTY_HISTORY = Object.freeze({
+  availability_24h_percent: null,
+  availability_7d_percent: null,
+  memory_growth_mib_per_hour: null,
+  growth_window_hours: null,
+  samples: 0,
+});
+
+/**
+ * @param {object} deps
+ * @param {string} deps.version
+ * @param {string|null} deps.instanceId
+ * @param {Date} deps.startedAt
+ * @param {ReturnType<typeof import('./checks.js').createChecks>} deps.checks
+ * @param {ReturnType<typeof import('./metrics.js').createMetrics>} deps.metrics
+ * @param {ReturnType<typeof import('./history.js').createHistory>|null} deps.history
+ * @returns {() => object}
+ */
+export function statusDocumentBuilder({ version, instanceId, startedAt, checks, metrics, history }) {
+  const startedIso = startedAt.toISOString();
+  const startedMs = startedAt.getTime();
+  return () => {
+    const { process, container } = metrics.snapshot();
+    return {
+      schema_version: STATUS_SCHEMA_VERSION,
+      server: {
+        version,
+        instance_id: instanceId,
+        started_at: startedIso,
+        uptime_s: round((Date.now() - startedMs) / 1000, 1),
+      },
+      status: checks.status(),
+      checks: checks.checks(),
+      node: checks.node(),
+      native_modules: checks.nativeModules(),
+      process,
+      container,
+      database: checks.database(),
+      frontend: checks.frontend(),
+      history: history ? history.summary() : EMPTY_HISTORY,
+    };
+  };
+}

@@ -1,0 +1,52 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { createLogger, errorText } from '../src/logger.js';
+import { capture } from '../test-support/harness.js';
+
+test('lines are `YYYY-MM-DD HH:MM:SS LEVEL message` in local time', () => {
+  const out = capture();
+  const log = createLogger({ level: 'debug', stream: out, clock: () => new Date(2026, 0, 2, 3, 4, 5) });
+  log.debug('d');
+  log.info('i');
+  log.warning('w');
+  log.error('e');
+  assert.deepEqual(out.lines(), [
+    '2026-01-02 03:04:05 DEBUG d',
+    '2026-01-02 03:04:05 INFO i',
+    '2026-01-02 03:04:05 WARNING w',
+    '2026-01-02 03:04:05 ERROR e',
+  ]);
+});
+
+test('messages below the level are dropped; enabled() agrees', () => {
+  const out = capture();
+  const log = createLogger({ level: 'warning', stream: out });
+  log.debug('no');
+  log.info('no');
+  log.warning('yes');
+  log.error('yes');
+  assert.equal(out.lines().length, 2);
+  assert.equal(log.enabled('info'), false);
+  assert.equal(log.enabled('error'), true);
+});
+
+test('one line per message, even with newlines in it', () => {
+  const out = capture();
+  createLogger({ stream: out }).info('a\nb\r\nc');
+  assert.equal(out.lines().length, 1);
+  assert.match(out.text(), /INFO a \| b \| c\n$/);
+});
+
+test('redacted secrets never reach the stream', () => {
+  const out = capture();
+  const log = createLogger({ level: 'debug', stream: out });
+  log.redact('s3cr3t-token');
+  log.error('failed with s3cr3t-token and again s3cr3t-token');
+  assert.ok(!out.text().includes('s3cr3t-token'));
+  assert.match(out.text(), /failed with \[redacted\] and again \[redacted\]/);
+});
+
+test('errorText keeps the message on one line', () => {
+  assert.equal(errorText(new Error('a\n  b')), 'a b');
+  assert.equal(errorText('plain'), 'plain');
+});
