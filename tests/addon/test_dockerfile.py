@@ -55,7 +55,12 @@ def test_dockerignore_keeps_host_builds_and_tests_out() -> None:
         "frontend/node_modules/vite/x.js",
     ):
         assert dockerignored(path, patterns), path
-    for path in ("frontend/dist/index.html", "server/test/x.test.js", "config.yaml", "DOCS.md"):
+    for path in (
+        "frontend/dist/index.html",
+        "server/test/x.test.js",
+        "server/test-support/harness.js",
+        "config.yaml",
+    ):
         assert dockerignored(path, patterns), path
     for path in (
         "server/bin/hasync.js",
