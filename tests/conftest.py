@@ -1,7 +1,7 @@
 """Shared fixtures for the HAsync tests."""
 
 import asyncio
-from collections.abc import Generator
+from collections.abc import Generator, Mapping
 import json
 from pathlib import Path
 from types import TracebackType
@@ -16,7 +16,7 @@ from pytest_homeassistant_custom_component.syrupy import HomeAssistantSnapshotEx
 from syrupy.assertion import SnapshotAssertion
 
 from custom_components.hasync.api import SSEDecoder, SSEEvent, StatusDocument
-from custom_components.hasync.const import DOMAIN
+from custom_components.hasync.const import CONF_ADDON_SLUG, DOMAIN
 
 FIXTURES = Path(__file__).parent / "fixtures"
 
@@ -24,6 +24,7 @@ INSTANCE_ID = "6f1c2d3e-4b5a-4c6d-8e7f-9a0b1c2d3e4f"
 SERVER_URL = "http://192.168.1.10:8099"
 TOKEN = "hasync-test-token-3b9f27c1d4e8"  # noqa: S105 - a test token
 TITLE = "HAsync (192.168.1.10)"
+ADDON_SLUG = "local_hasync"
 
 
 def load_json(name: str) -> dict[str, Any]:
@@ -35,6 +36,31 @@ def load_json(name: str) -> dict[str, Any]:
 def load_status(name: str = "status.json") -> StatusDocument:
     """Return a fixture document parsed into the client's model."""
     return StatusDocument.from_dict(load_json(name))
+
+
+def status_json(
+    changes: Mapping[str, Any] | None = None, name: str = "status.json"
+) -> dict[str, Any]:
+    """Return a fixture document with values replaced by dotted path.
+
+    ``status_json({"container.memory_used_bytes": None, "native_modules.bcrypt.loaded": False})``
+    """
+    data = load_json(name)
+    for path, value in (changes or {}).items():
+        *parents, last = path.split(".")
+        node = data
+        for key in parents:
+            node = node[key]
+        assert last in node, path
+        node[last] = value
+    return data
+
+
+def status_document(
+    changes: Mapping[str, Any] | None = None, name: str = "status.json"
+) -> StatusDocument:
+    """Return a fixture document with values replaced by dotted path, parsed."""
+    return StatusDocument.from_dict(status_json(changes, name))
 
 
 @pytest.fixture(autouse=True)
@@ -70,6 +96,36 @@ def mock_config_entry() -> MockConfigEntry:
         version=1,
         minor_version=1,
     )
+
+
+@pytest.fixture
+def discovered_entry() -> MockConfigEntry:
+    """Return an entry as Supervisor discovery creates it, with the add-on slug."""
+    return MockConfigEntry(
+        domain=DOMAIN,
+        title="HAsync",
+        unique_id=INSTANCE_ID,
+        data={
+            CONF_URL: "http://local-hasync:8099",
+            CONF_TOKEN: TOKEN,
+            CONF_ADDON_SLUG: ADDON_SLUG,
+        },
+    )
+
+
+@pytest.fixture
+def supervisor_client() -> Generator[MagicMock]:
+    """Pretend Supervisor is present; return its mocked client (a locally built add-on)."""
+    client = MagicMock()
+    client.addons.restart_addon = AsyncMock()
+    client.addons.rebuild_addon = AsyncMock()
+    client.addons.addon_info = AsyncMock(return_value=MagicMock(build=True, update_available=True))
+    client.store.update_addon = AsyncMock()
+    with (
+        patch("custom_components.hasync.supervisor.is_hassio", return_value=True),
+        patch("custom_components.hasync.supervisor.get_supervisor_client", return_value=client),
+    ):
+        yield client
 
 
 @pytest.fixture

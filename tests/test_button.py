@@ -1,13 +1,12 @@
 """The restart button: only with Supervisor and a known add-on slug."""
 
-from collections.abc import Generator
 from datetime import timedelta
-from unittest.mock import AsyncMock, MagicMock, patch
+from unittest.mock import MagicMock, patch
 
 from aiohasupervisor import SupervisorError
 from freezegun.api import FrozenDateTimeFactory
 from homeassistant.components.button import DOMAIN as BUTTON_DOMAIN, SERVICE_PRESS
-from homeassistant.const import ATTR_ENTITY_ID, CONF_TOKEN, CONF_URL, STATE_UNKNOWN, Platform
+from homeassistant.const import ATTR_ENTITY_ID, STATE_UNKNOWN, Platform
 from homeassistant.core import HomeAssistant
 from homeassistant.exceptions import HomeAssistantError
 from homeassistant.helpers import entity_registry as er
@@ -20,35 +19,11 @@ from pytest_homeassistant_custom_component.common import (
 from syrupy.assertion import SnapshotAssertion
 
 from custom_components.hasync.api import HAsyncConnectionError
-from custom_components.hasync.const import CONF_ADDON_SLUG, DOMAIN
+from custom_components.hasync.const import DOMAIN
 
-from .conftest import INSTANCE_ID
+from .conftest import ADDON_SLUG as SLUG
 
 BUTTON = "button.hasync_restart"
-SLUG = "local_hasync"
-
-
-@pytest.fixture
-def discovered_entry() -> MockConfigEntry:
-    """Return an entry as Supervisor discovery creates it, with the add-on slug."""
-    return MockConfigEntry(
-        domain=DOMAIN,
-        title="HAsync",
-        unique_id=INSTANCE_ID,
-        data={CONF_URL: "http://local-hasync:8099", CONF_TOKEN: "t", CONF_ADDON_SLUG: SLUG},
-    )
-
-
-@pytest.fixture
-def supervisor_client() -> Generator[MagicMock]:
-    """Pretend Supervisor is present; return its mocked client."""
-    client = MagicMock()
-    client.addons.restart_addon = AsyncMock()
-    with (
-        patch("custom_components.hasync.supervisor.is_hassio", return_value=True),
-        patch("custom_components.hasync.supervisor.get_supervisor_client", return_value=client),
-    ):
-        yield client
 
 
 async def _setup(hass: HomeAssistant, entry: MockConfigEntry) -> None:

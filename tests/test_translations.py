@@ -13,7 +13,14 @@ from typing import Any
 
 import pytest
 
-from custom_components.hasync import binary_sensor, button, config_flow, coordinator, sensor
+from custom_components.hasync import (
+    binary_sensor,
+    button,
+    config_flow,
+    coordinator,
+    repairs,
+    sensor,
+)
 from custom_components.hasync.config_flow import (
     OPTIONS_SCHEMA,
     STEP_TOKEN_SCHEMA,
@@ -21,6 +28,7 @@ from custom_components.hasync.config_flow import (
     STEP_USER_SCHEMA,
 )
 from custom_components.hasync.const import DOMAIN
+from custom_components.hasync.supervisor import AddonFix
 
 PACKAGE = Path(__file__).parent.parent / "custom_components" / DOMAIN
 STRINGS: dict[str, Any] = json.loads((PACKAGE / "strings.json").read_text())
@@ -158,22 +166,70 @@ def test_config_flow_translations() -> None:
 
 
 def test_issue_translations() -> None:
-    """Every repair issue raised with a constant key has a title and a description."""
-    issues = STRINGS.get("issues", {})
+    """Every repair issue's translation keys exist, with the shape hassfest requires.
+
+    An issue's translation has a title and either a description (it only explains) or a fix
+    flow (hassfest allows one of the two), so a rule fixable through Supervisor has a key for
+    each case. The placeholders are checked against real issues in test_repairs.py.
+    """
+    issues = STRINGS["issues"]
+    used: set[str] = set()
     for module, call in _calls():
         name = (
             call.func.attr if isinstance(call.func, ast.Attribute) else getattr(call.func, "id", "")
         )
         if name != "async_create_issue":
             continue
-        key = _constant(_keyword(call, "translation_key"))
-        assert key is not None, f"{module}: issue key must be a constant"
-        assert key in issues, f"{module}: {key}"
-        assert issues[key]["title"]
-        assert issues[key].get("description") or issues[key].get("fix_flow"), key
+        key = _keyword(call, "translation_key")
+        if (constant := _constant(key)) is not None:
+            used.add(constant)
+            continue
+        # The issue manager computes it from the rule's spec: checked below.
+        assert module == "repairs.py", module
+        assert isinstance(key, ast.Call), module
+        assert isinstance(key.func, ast.Attribute), module
+        assert key.func.attr == "translation_key", module
+
+    aborts = {
+        AddonFix.RESTART: {"restart_failed"},
+        AddonFix.REBUILD: {"rebuild_failed", "rebuild_running"},
+        AddonFix.UPDATE: {"update_failed", "no_update_available"},
+    }
+    for spec in repairs.ISSUES:
+        plain = issues[spec.translation_key(None)]
+        used.add(spec.translation_key(None))
+        assert set(plain) == {"title", "description"}, spec.key
+        assert plain["title"]
+        assert plain["description"]
+        if spec.fix is None:
+            continue
+        key = spec.translation_key(spec.fix)
+        used.add(key)
+        fixable = issues[key]
+        assert set(fixable) == {"title", "fix_flow"}, key
+        assert fixable["title"] == plain["title"], key
+        confirm = fixable["fix_flow"]["step"]["confirm"]
+        assert confirm["title"]
+        assert confirm["description"]
+        assert set(fixable["fix_flow"]["step"]) == {"confirm"}, key
+        assert set(fixable["fix_flow"]["abort"]) == aborts[spec.fix], key
+        for reason, text in fixable["fix_flow"]["abort"].items():
+            expected = {"addon", "error"} if reason.endswith("_failed") else {"addon"}
+            assert _placeholders(text) == expected, f"{key}: {reason}"
+    assert used == set(issues)
+
+    # The reasons the fix flow aborts with: constants, and "<fix>_failed".
+    reasons = {
+        reason
+        for module, call in _calls()
+        if module == "repairs.py"
+        and getattr(call.func, "attr", None) == "_abort"
+        and (reason := _constant(call.args[0])) is not None
+    }
+    assert reasons | {f"{fix}_failed" for fix in AddonFix} == set().union(*aborts.values())
 
 
-@pytest.mark.parametrize("section", ["config", "options", "entity", "exceptions"])
+@pytest.mark.parametrize("section", ["config", "options", "entity", "exceptions", "issues"])
 def test_no_empty_strings(section: str) -> None:
     """No translation is blank."""
 

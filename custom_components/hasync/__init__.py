@@ -4,6 +4,7 @@ from homeassistant.const import Platform
 from homeassistant.core import HomeAssistant
 
 from .coordinator import HAsyncConfigEntry, HAsyncDataUpdateCoordinator
+from .repairs import HAsyncRepairs, async_delete_entry_issues
 
 PLATFORMS = [Platform.BINARY_SENSOR, Platform.BUTTON, Platform.SENSOR]
 
@@ -14,10 +15,23 @@ async def async_setup_entry(hass: HomeAssistant, entry: HAsyncConfigEntry) -> bo
     await coordinator.async_config_entry_first_refresh()
     entry.runtime_data = coordinator
     await hass.config_entries.async_forward_entry_setups(entry, PLATFORMS)
+    await HAsyncRepairs(hass, entry).async_setup()
     coordinator.async_start_push()
     return True
 
 
 async def async_unload_entry(hass: HomeAssistant, entry: HAsyncConfigEntry) -> bool:
-    """Unload a config entry; the push listener is cancelled with the entry's tasks."""
-    return await hass.config_entries.async_unload_platforms(entry, PLATFORMS)
+    """Unload a config entry; the push listener is cancelled with the entry's tasks.
+
+    The repair issues stay across a reload, so it does not make them flap; disabling the
+    entry deletes them, since nothing would clear them any more.
+    """
+    unloaded = await hass.config_entries.async_unload_platforms(entry, PLATFORMS)
+    if unloaded and entry.disabled_by is not None:
+        async_delete_entry_issues(hass, entry.entry_id)
+    return unloaded
+
+
+async def async_remove_entry(hass: HomeAssistant, entry: HAsyncConfigEntry) -> None:
+    """Delete the repair issues of a removed entry."""
+    async_delete_entry_issues(hass, entry.entry_id)

@@ -71,6 +71,23 @@ def rule_option_key(rule: str) -> str:
     return f"{rule}_enabled"
 
 
+# Repair issues (issue 6): translation keys, also the middle part of the issue ids
+# "<entry_id>_<key>" (native modules: "<entry_id>_native_module_failed_<module slug>").
+ISSUE_UNREACHABLE: Final = "unreachable"
+ISSUE_HIGH_MEMORY: Final = "high_memory"
+ISSUE_HIGH_CPU: Final = "high_cpu"
+ISSUE_NATIVE_MODULE_FAILED: Final = "native_module_failed"
+ISSUE_NODE_UNSUPPORTED: Final = "node_unsupported"
+ISSUE_DATABASE_UNAVAILABLE: Final = "database_unavailable"
+ISSUE_FRONTEND_MISSING: Final = "frontend_missing"
+ISSUE_MEMORY_LEAK_SUSPECTED: Final = "memory_leak_suspected"
+
+EVENT_ALERT: Final = "hasync_alert"
+"""Fired when a repair issue is raised or cleared: issue, active, value, threshold, entry_id."""
+
+DOCS_URL: Final = "https://github.com/hasync/hasync/blob/main/addon/DOCS.md"
+"""The add-on's documentation; its troubleshooting sections are the issues' learn-more links."""
+
 LEAK_MIN_WINDOW_HOURS: Final = 6.0
 """The memory-leak rule needs the server's growth figure to cover at least this many hours."""
 

@@ -2,6 +2,7 @@
 
 from collections import deque
 from collections.abc import Callable
+from contextvars import ContextVar
 from datetime import datetime
 import time
 from typing import override
@@ -38,6 +39,9 @@ from .const import (
 from .data import HAsyncOptions, StatusSample
 
 type HAsyncConfigEntry = ConfigEntry[HAsyncDataUpdateCoordinator]
+
+_STREAM_CHECK: ContextVar[bool] = ContextVar(f"{DOMAIN}_stream_check", default=False)
+"""Set in the task of a refresh that the end of the push stream triggered."""
 
 # Translation keys of the update errors, most specific class first.
 _ERROR_KEYS: tuple[tuple[type[HAsyncError], str], ...] = (
@@ -221,8 +225,13 @@ class HAsyncDataUpdateCoordinator(DataUpdateCoordinator[StatusDocument]):
         10 s; the listener calls this at most twice per lost stream.
         """
         self.config_entry.async_create_task(
-            self.hass, self.async_refresh(), f"{DOMAIN} refresh after stream end"
+            self.hass, self._async_stream_check(), f"{DOMAIN} refresh after stream end"
         )
+
+    async def _async_stream_check(self) -> None:
+        """Refresh, marked as a stream check for _record_failure (the mark stays in this task)."""
+        _STREAM_CHECK.set(True)
+        await self.async_refresh()
 
     def _record_success(self, document: StatusDocument, now: datetime) -> None:
         self.consecutive_failures = 0
@@ -236,7 +245,16 @@ class HAsyncDataUpdateCoordinator(DataUpdateCoordinator[StatusDocument]):
         self._update_device(document.server.version)
 
     def _record_failure(self, err: Exception) -> None:
-        self.consecutive_failures += 1
+        """Count a failed update.
+
+        The checks that follow the end of the push stream find an outage within a second; the
+        polls then measure how long it lasts. So a failed stream check counts only as the first
+        failure of an outage: the second check of the same lost stream, a moment later, does not
+        count the same outage twice. Reconnection attempts of the stream are no updates and
+        never count.
+        """
+        if not (_STREAM_CHECK.get() and self.consecutive_failures):
+            self.consecutive_failures += 1
         self.last_failure_at = dt_util.utcnow()
         self.last_error = f"{type(err).__name__}: {err}"
 

@@ -1,0 +1,498 @@
+"""Repair issues of the HAsync integration, and their fixes through Supervisor.
+
+``HAsyncRepairs`` evaluates the rules (rules.py) after every update, poll or push, failed or
+not, and keeps Settings → Repairs in step with them:
+
+- an issue is created when its condition starts and deleted when it clears; ``hasync_alert``
+  is fired both times. A verdict of "cannot tell yet" leaves the issue as it is;
+- deleting on clear is what makes a user's *ignore* last exactly until the condition clears:
+  the issue registry keeps ``dismissed_version`` when an issue is created again under the same
+  id, so an ignored issue stays ignored while its condition lasts (across restarts of Home
+  Assistant too), and one that comes back after clearing is a new, visible issue;
+- a switched-off rule loses its issues (without an event: its condition did not change);
+- unloading keeps the issues, so a reload (after saving the options, say) does not make them
+  disappear and reappear: the new coordinator starts with an empty history, and the rules
+  that need more of it answer "cannot tell yet", which leaves the issues in place. Disabling
+  the entry or removing it deletes its issues: nothing would update them any more;
+- after a fix, the issue is raised again only from evidence gathered after the fix: failures
+  counted since, and documents from a server process that started since (for up to
+  FIX_GRACE). Without this, the last document before a restart, or the failures the restart
+  itself causes, would bring the issue straight back.
+
+Issue ids are ``<entry_id>_<translation key>`` (``…_native_module_failed_<module>`` for each
+native module). Issues are fixable only when Supervisor runs and the add-on's slug is known
+(the entry came from discovery); otherwise their description tells what to do.
+"""
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, override
+
+from aiohasupervisor import SupervisorTimeoutError
+from homeassistant.components.hassio import SupervisorError
+from homeassistant.components.repairs import ConfirmRepairFlow, RepairsFlow, RepairsFlowResult
+from homeassistant.core import HomeAssistant, callback
+from homeassistant.helpers import issue_registry as ir
+from homeassistant.util import dt as dt_util, slugify
+from homeassistant.util.hass_dict import HassKey
+
+from . import rules
+from .const import (
+    DOCS_URL,
+    DOMAIN,
+    EVENT_ALERT,
+    ISSUE_DATABASE_UNAVAILABLE,
+    ISSUE_FRONTEND_MISSING,
+    ISSUE_HIGH_CPU,
+    ISSUE_HIGH_MEMORY,
+    ISSUE_MEMORY_LEAK_SUSPECTED,
+    ISSUE_NATIVE_MODULE_FAILED,
+    ISSUE_NODE_UNSUPPORTED,
+    ISSUE_UNREACHABLE,
+    LOGGER,
+    RULE_DATABASE,
+    RULE_FRONTEND,
+    RULE_HIGH_CPU,
+    RULE_HIGH_MEMORY,
+    RULE_MEMORY_LEAK,
+    RULE_NATIVE_MODULE,
+    RULE_NODE_UNSUPPORTED,
+    RULE_UNREACHABLE,
+)
+from .coordinator import HAsyncConfigEntry, HAsyncDataUpdateCoordinator
+from .data import StatusSample
+from .supervisor import (
+    AddonFix,
+    async_addon_builds_locally,
+    async_fix_addon,
+    async_supervisor_available,
+    async_update_available,
+)
+
+DATA_REPAIRS: HassKey[dict[str, HAsyncRepairs]] = HassKey(f"{DOMAIN}_repairs")
+"""The issue manager of each loaded entry, by entry id (the fix flows report to it)."""
+
+FIX_GRACE = timedelta(minutes=30)
+"""How long after a fix only new evidence can raise the issue again (a rebuild takes minutes)."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class IssueSpec:
+    """How one rule becomes a repair issue."""
+
+    rule: str
+    """The rule, and with it the option that switches it off."""
+    key: str
+    """Translation key, and the middle part of the issue id."""
+    severity: ir.IssueSeverity
+    anchor: str
+    """Section of the add-on's DOCS.md the issue links to."""
+    fix: AddonFix | None
+    """What the fix flow does; None: the issue only explains."""
+    evaluate: rules.Rule | None = None
+    """The rule; None for the native-module rule, which yields one verdict per module."""
+
+    @property
+    def per_module(self) -> bool:
+        """Whether this rule raises one issue per native module."""
+        return self.evaluate is None
+
+    def translation_key(self, fix: AddonFix | None) -> str:
+        """Return the translation key: ``<key>`` explains, ``<key>_<fix>`` has a fix flow.
+
+        hassfest allows an issue's translation either a description or a fix flow, so an
+        issue that is fixable only with Supervisor has one key for each case.
+        """
+        return self.key if fix is None else f"{self.key}_{fix}"
+
+
+ISSUES: tuple[IssueSpec, ...] = (
+    IssueSpec(
+        rule=RULE_UNREACHABLE,
+        key=ISSUE_UNREACHABLE,
+        severity=ir.IssueSeverity.ERROR,
+        anchor="unreachable",
+        fix=AddonFix.RESTART,
+        evaluate=rules.unreachable,
+    ),
+    IssueSpec(
+        rule=RULE_HIGH_MEMORY,
+        key=ISSUE_HIGH_MEMORY,
+        severity=ir.IssueSeverity.WARNING,
+        anchor="high-memory",
+        fix=AddonFix.RESTART,
+        evaluate=rules.high_memory,
+    ),
+    IssueSpec(
+        rule=RULE_HIGH_CPU,
+        key=ISSUE_HIGH_CPU,
+        severity=ir.IssueSeverity.WARNING,
+        anchor="high-cpu",
+        fix=None,
+        evaluate=rules.high_cpu,
+    ),
+    IssueSpec(
+        rule=RULE_NATIVE_MODULE,
+        key=ISSUE_NATIVE_MODULE_FAILED,
+        severity=ir.IssueSeverity.ERROR,
+        anchor="native-module-failed",
+        fix=AddonFix.REBUILD,
+    ),
+    IssueSpec(
+        rule=RULE_NODE_UNSUPPORTED,
+        key=ISSUE_NODE_UNSUPPORTED,
+        severity=ir.IssueSeverity.ERROR,
+        anchor="node-unsupported",
+        fix=AddonFix.UPDATE,
+        evaluate=rules.node_unsupported,
+    ),
+    IssueSpec(
+        rule=RULE_DATABASE,
+        key=ISSUE_DATABASE_UNAVAILABLE,
+        severity=ir.IssueSeverity.ERROR,
+        anchor="database-unavailable",
+        fix=AddonFix.RESTART,
+        evaluate=rules.database_unavailable,
+    ),
+    IssueSpec(
+        rule=RULE_FRONTEND,
+        key=ISSUE_FRONTEND_MISSING,
+        severity=ir.IssueSeverity.WARNING,
+        anchor="frontend-missing",
+        fix=None,
+        evaluate=rules.frontend_missing,
+    ),
+    IssueSpec(
+        rule=RULE_MEMORY_LEAK,
+        key=ISSUE_MEMORY_LEAK_SUSPECTED,
+        severity=ir.IssueSeverity.WARNING,
+        anchor="memory-leak-suspected",
+        fix=AddonFix.RESTART,
+        evaluate=rules.memory_leak,
+    ),
+)
+
+
+def issue_id(entry_id: str, key: str, module: str | None = None) -> str:
+    """Return the id of an entry's issue: ``<entry_id>_<key>[_<module slug>]``."""
+    base = f"{entry_id}_{key}"
+    return base if module is None else f"{base}_{slugify(module)}"
+
+
+def learn_more_url(spec: IssueSpec) -> str:
+    """Return the troubleshooting section of the add-on's documentation for this issue."""
+    return f"{DOCS_URL}#{spec.anchor}"
+
+
+@callback
+def async_delete_entry_issues(hass: HomeAssistant, entry_id: str) -> None:
+    """Delete every repair issue of an entry (on removal, or when the entry is disabled)."""
+    registry = ir.async_get(hass)
+    prefix = f"{entry_id}_"
+    for domain, issue in list(registry.issues):
+        if domain == DOMAIN and issue.startswith(prefix):
+            ir.async_delete_issue(hass, DOMAIN, issue)
+
+
+@dataclass(frozen=True, slots=True)
+class _Finding:
+    """The verdict about one issue id."""
+
+    module: str | None
+    evaluation: rules.Evaluation
+
+
+@dataclass(frozen=True, slots=True)
+class _Fixed:
+    """What the integration knew when a fix succeeded; only later evidence counts."""
+
+    at: datetime
+    started_at: datetime | None
+    """When the server process that was running at the fix started."""
+    failures: int
+
+
+class HAsyncRepairs:
+    """Raises and clears the repair issues of one config entry."""
+
+    def __init__(self, hass: HomeAssistant, entry: HAsyncConfigEntry) -> None:
+        """Watch the entry's coordinator."""
+        self.hass = hass
+        self.entry = entry
+        self.coordinator: HAsyncDataUpdateCoordinator = entry.runtime_data
+        self.builds_locally: bool | None = None
+        """Whether Supervisor builds the add-on here (so it can rebuild it); None if unknown."""
+        self._fixed: dict[str, _Fixed] = {}
+        self._refresh = True
+        """The first evaluation rewrites the issues that are still active (new thresholds)."""
+
+    async def async_setup(self) -> None:
+        """Learn how the add-on is built, evaluate once, then after every update."""
+        slug = self.coordinator.addon_slug
+        if slug is not None and async_supervisor_available(self.hass, slug):
+            self.builds_locally = await async_addon_builds_locally(self.hass, slug)
+        self.hass.data.setdefault(DATA_REPAIRS, {})[self.entry.entry_id] = self
+        self.entry.async_on_unload(self._async_unregister)
+        self.entry.async_on_unload(self.coordinator.async_add_observer(self.async_evaluate))
+        self.async_evaluate()
+
+    @callback
+    def _async_unregister(self) -> None:
+        self.hass.data[DATA_REPAIRS].pop(self.entry.entry_id, None)
+
+    @callback
+    def async_fixed(self, fixed_issue_id: str) -> None:
+        """Note that a fix flow repaired this issue (it deletes the issue itself)."""
+        data = self.coordinator.data
+        self._fixed[fixed_issue_id] = _Fixed(
+            at=dt_util.utcnow(),
+            started_at=data.server.started_at if data else None,
+            failures=self.coordinator.consecutive_failures,
+        )
+
+    @callback
+    def async_evaluate(self) -> None:
+        """Judge every rule on the current history and update the issues."""
+        coordinator = self.coordinator
+        now = dt_util.utcnow()
+        samples = list(coordinator.samples)
+        failures = coordinator.consecutive_failures
+        for fixed_id in [i for i, fixed in self._fixed.items() if now - fixed.at > FIX_GRACE]:
+            del self._fixed[fixed_id]
+        for spec in ISSUES:
+            present = self._present(spec)
+            if not coordinator.options.rule_enabled(spec.rule):
+                for old in present:
+                    ir.async_delete_issue(self.hass, DOMAIN, old)
+                self._fixed = {i: f for i, f in self._fixed.items() if i not in present}
+                continue
+            findings = self._findings(spec, samples, failures, now)
+            candidates = {*present, *(findings or {})}
+            candidates |= {i for i in self._fixed if self._belongs(spec, i)}
+            for candidate in sorted(candidates):
+                self._judge(spec, candidate, findings, now)
+        self._refresh = False
+
+    def _judge(
+        self,
+        spec: IssueSpec,
+        candidate: str,
+        findings: dict[str, _Finding] | None,
+        now: datetime,
+    ) -> None:
+        """Raise, clear or leave one issue."""
+        if (fixed := self._fixed.get(candidate)) is not None:
+            findings = self._findings_after_fix(spec, fixed, now)
+        if findings is None:
+            return  # cannot tell
+        finding = findings.get(candidate)
+        if finding is None:
+            # A module the server no longer reports is not failing.
+            self._fixed.pop(candidate, None)
+            self._clear(spec, candidate, None)
+            return
+        if finding.evaluation.active is None:
+            return
+        self._fixed.pop(candidate, None)
+        if finding.evaluation.active:
+            self._raise(spec, candidate, finding)
+        else:
+            self._clear(spec, candidate, finding)
+
+    def _findings(
+        self,
+        spec: IssueSpec,
+        samples: Sequence[StatusSample],
+        failures: int,
+        now: datetime,
+    ) -> dict[str, _Finding] | None:
+        """Return the rule's verdicts by issue id; None when the module rule cannot tell."""
+        options = self.coordinator.options
+        entry_id = self.entry.entry_id
+        if spec.evaluate is not None:
+            evaluation = spec.evaluate(samples, failures, options, now)
+            return {issue_id(entry_id, spec.key): _Finding(None, evaluation)}
+        verdicts = rules.native_modules(samples, failures, options, now)
+        if verdicts is None:
+            return None
+        return {
+            issue_id(entry_id, spec.key, module): _Finding(module, evaluation)
+            for module, evaluation in verdicts.items()
+        }
+
+    def _findings_after_fix(
+        self, spec: IssueSpec, fixed: _Fixed, now: datetime
+    ) -> dict[str, _Finding] | None:
+        """Judge only what happened after a fix: later failures, newer server processes."""
+        coordinator = self.coordinator
+        samples = [
+            sample
+            for sample in coordinator.samples
+            if sample.received_at > fixed.at
+            and sample.document.server.started_at != fixed.started_at
+        ]
+        failures = coordinator.consecutive_failures
+        last_success = coordinator.last_success_at
+        if last_success is None or last_success <= fixed.at:
+            # The failures before the fix belong to the outage the fix was for.
+            failures = max(0, failures - fixed.failures)
+        return self._findings(spec, samples, failures, now)
+
+    def _present(self, spec: IssueSpec) -> list[str]:
+        """Return this rule's issue ids in the registry (active, or kept from before a restart)."""
+        return sorted(
+            issue
+            for domain, issue in ir.async_get(self.hass).issues
+            if domain == DOMAIN and self._belongs(spec, issue)
+        )
+
+    def _belongs(self, spec: IssueSpec, candidate: str) -> bool:
+        base = issue_id(self.entry.entry_id, spec.key)
+        return candidate == base or (spec.per_module and candidate.startswith(f"{base}_"))
+
+    def _raise(self, spec: IssueSpec, raised_id: str, finding: _Finding) -> None:
+        """Create the issue unless it is already active; fire the event when it appears."""
+        existing = ir.async_get(self.hass).async_get_issue(DOMAIN, raised_id)
+        was_active = existing is not None and existing.active
+        if was_active and not self._refresh:
+            return
+        coordinator = self.coordinator
+        slug = coordinator.addon_slug
+        fix = spec.fix
+        if fix is AddonFix.REBUILD and not self.builds_locally:
+            fix = None  # an add-on from an image registry cannot be rebuilt here
+        if slug is None or not async_supervisor_available(self.hass, slug):
+            fix = None
+        evaluation = finding.evaluation
+        placeholders = {**evaluation.placeholders, "addon": self.entry.title}
+        if spec.key == ISSUE_UNREACHABLE:
+            error = coordinator.last_exception
+            placeholders["error"] = str(error) if error else "unknown error"
+        data: dict[str, str | int | float | None] = {
+            "entry_id": self.entry.entry_id,
+            "issue": spec.key,
+            "fix": None if fix is None else fix.value,
+            "addon_slug": slug,
+            "addon": self.entry.title,
+        }
+        if finding.module is not None:
+            data["module"] = finding.module
+        ir.async_create_issue(
+            self.hass,
+            DOMAIN,
+            raised_id,
+            is_fixable=fix is not None,
+            is_persistent=False,
+            severity=spec.severity,
+            translation_key=spec.translation_key(fix),
+            translation_placeholders=placeholders,
+            learn_more_url=learn_more_url(spec),
+            data=data,
+        )
+        if not was_active:
+            LOGGER.debug("Raised repair issue %s", raised_id)
+            self._fire(spec, finding.module, evaluation, active=True)
+
+    def _clear(self, spec: IssueSpec, cleared_id: str, finding: _Finding | None) -> None:
+        """Delete the issue if it exists, and fire the event."""
+        if (existing := ir.async_get(self.hass).async_get_issue(DOMAIN, cleared_id)) is None:
+            return
+        ir.async_delete_issue(self.hass, DOMAIN, cleared_id)
+        LOGGER.debug("Cleared repair issue %s", cleared_id)
+        if finding is None:
+            # A module the server stopped reporting: its name is in the issue's data (or, for
+            # an issue kept from before a restart, only its slug in the id).
+            module = (existing.data or {}).get("module") or cleared_id.removeprefix(
+                f"{issue_id(self.entry.entry_id, spec.key)}_"
+            )
+            finding = _Finding(str(module), rules.Evaluation(active=False))
+        self._fire(spec, finding.module, finding.evaluation, active=False)
+
+    def _fire(
+        self,
+        spec: IssueSpec,
+        module: str | None,
+        evaluation: rules.Evaluation,
+        *,
+        active: bool,
+    ) -> None:
+        data: dict[str, Any] = {
+            "entry_id": self.entry.entry_id,
+            "issue": spec.key,
+            "active": active,
+            "value": evaluation.value,
+            "threshold": evaluation.threshold,
+        }
+        if module is not None:
+            data["module"] = module
+        self.hass.bus.async_fire(EVENT_ALERT, data)
+
+
+class HAsyncFixFlow(ConfirmRepairFlow):
+    """Confirm, then restart, rebuild or update the add-on through Supervisor."""
+
+    def __init__(self, fix: AddonFix, addon_slug: str, entry_id: str, addon: str) -> None:
+        """Remember what to do with which add-on."""
+        super().__init__()
+        self._fix = fix
+        self._addon_slug = addon_slug
+        self._entry_id = entry_id
+        self._addon = addon
+
+    def _abort(self, reason: str, error: Exception | None = None) -> RepairsFlowResult:
+        placeholders = {"addon": self._addon}
+        if error is not None:
+            placeholders["error"] = str(error) or type(error).__name__
+        return self.async_abort(reason=reason, description_placeholders=placeholders)
+
+    @override
+    async def async_step_init(self, user_input: dict[str, str] | None = None) -> RepairsFlowResult:
+        """Offer the fix; an update is offered only when Supervisor has one."""
+        if self._fix is AddonFix.UPDATE:
+            try:
+                available = await async_update_available(self.hass, self._addon_slug)
+            except SupervisorError as err:
+                return self._abort("update_failed", err)
+            if not available:
+                return self._abort("no_update_available")
+        return await self.async_step_confirm()
+
+    @override
+    async def async_step_confirm(
+        self, user_input: dict[str, str] | None = None
+    ) -> RepairsFlowResult:
+        """Show what the fix does; on submit, ask Supervisor to do it."""
+        if user_input is None:
+            return await super().async_step_confirm()
+        try:
+            await async_fix_addon(self.hass, self._addon_slug, self._fix)
+        except SupervisorTimeoutError:
+            if self._fix is not AddonFix.REBUILD:
+                raise
+            # Supervisor goes on building after the request times out.
+            return self._abort("rebuild_running")
+        except SupervisorError as err:
+            return self._abort(f"{self._fix}_failed", err)
+        if (manager := self.hass.data.get(DATA_REPAIRS, {}).get(self._entry_id)) is not None:
+            manager.async_fixed(self.issue_id)
+        return self.async_create_entry(data={})
+
+
+async def async_create_fix_flow(
+    hass: HomeAssistant,
+    issue_id: str,
+    data: dict[str, str | int | float | None] | None,
+) -> RepairsFlow:
+    """Return the fix flow of a fixable HAsync issue."""
+    data = data or {}
+    fix, slug, entry_id = data.get("fix"), data.get("addon_slug"), data.get("entry_id")
+    if (
+        isinstance(fix, str)
+        and fix in set(AddonFix)
+        and isinstance(slug, str)
+        and isinstance(entry_id, str)
+    ):
+        return HAsyncFixFlow(AddonFix(fix), slug, entry_id, str(data.get("addon") or slug))
+    # Not raised by this version of the integration: confirming just removes it.
+    return ConfirmRepairFlow()
