@@ -236,3 +236,137 @@ def test_url_mode_reports_failures_against_a_dead_server(tmp_path: Path) -> None
     assert result.returncode == 1
     assert "50 failures" in result.stdout
     assert "FAIL GET /health" in result.stdout
+
+
+# --- engine mode against a stand-in Docker client -------------------------------------------------
+# No engine runs here, so the Docker SDK calls are answered by fakes; the container's published port
+# is the real server's, so /health, the load test and the report are real.
+
+
+class FakeContainer:
+    """The parts of docker.models.containers.Container that run_engine uses."""
+
+    short_id = "fake"
+
+    def __init__(self, port: int) -> None:
+        """Publish 8099/tcp on the given host port; the HEALTHCHECK already reports healthy."""
+        self.attrs = {
+            "State": {"Running": True, "Health": {"Status": "healthy"}},
+            "NetworkSettings": {
+                "Ports": {"8099/tcp": [{"HostIp": "127.0.0.1", "HostPort": str(port)}]}
+            },
+        }
+        self.removed = False
+
+    def reload(self) -> None:
+        """Nothing to refresh."""
+
+    def exec_run(self, command: list[str]) -> tuple[int, bytes]:
+        """Answer the two commands run_engine executes inside the image."""
+        if command == ["node", "--version"]:
+            return 0, b"v24.18.1\n"
+        assert command == ["node", va.ENTRY_POINT, "verify-native"]
+        return 0, b"bcrypt: ok\nbetter-sqlite3: ok\n"
+
+    def stats(self, stream: bool) -> dict[str, Any]:
+        """Return one stats document: 2% CPU on two CPUs, 60 MB of memory."""
+        assert stream is False
+        return {
+            "cpu_stats": {
+                "cpu_usage": {"total_usage": 2},
+                "system_cpu_usage": 200,
+                "online_cpus": 2,
+            },
+            "precpu_stats": {"cpu_usage": {"total_usage": 1}, "system_cpu_usage": 100},
+            "memory_stats": {"usage": 60_000_000, "stats": {"inactive_file": 0}},
+        }
+
+    def logs(self, tail: int) -> bytes:
+        """Return no log lines."""
+        return b""
+
+    def remove(self, force: bool) -> None:
+        """Record the removal."""
+        self.removed = force
+
+
+class FakeClient:
+    """A docker.DockerClient stand-in; it is its own `images` and `containers` collection."""
+
+    def __init__(self, port: int) -> None:
+        """Create the container the client hands out."""
+        self.built: dict[str, Any] = {}
+        self.container = FakeContainer(port)
+        self.images = self
+        self.containers = self
+
+    def info(self) -> dict[str, str]:
+        """Report an amd64 engine."""
+        return {"Architecture": "x86_64"}
+
+    def build(self, **kwargs: Any) -> None:
+        """Record the build arguments."""
+        self.built = kwargs
+
+    def get(self, tag: str) -> Any:
+        """Return an image of 120 MB."""
+        return type("Image", (), {"attrs": {"Size": 120_000_000}})()
+
+    def run(self, tag: str, **kwargs: Any) -> FakeContainer:
+        """Start the container, published on 127.0.0.1 only."""
+        assert kwargs["ports"] == {"8099/tcp": ("127.0.0.1", None)}
+        return self.container
+
+
+def test_engine_mode_builds_like_supervisor_and_checks_the_container(
+    server: Server, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, socket_enabled: None
+) -> None:
+    client = FakeClient(int(server.url.rsplit(":", 1)[1]))
+    monkeypatch.setattr(va, "docker_client", lambda: client)
+    args = va.parse_args(
+        ["--minutes", "0", "--interval", "0.1", "--requests", "100", "--report-dir", str(tmp_path)]
+    )
+    checks: list[Any] = []
+    report: dict[str, Any] = {}
+    va.run_engine(args, checks, report, lambda message: None)
+    assert client.built["path"] == str(va.ADDON)
+    assert client.built["buildargs"] == {"BUILD_ARCH": "amd64", "BUILD_VERSION": "0.1.0"}
+    assert client.built["pull"] is True
+    assert {c.name: c.ok for c in checks} == {
+        "image size": True,
+        "start to healthy": True,
+        "node --version": True,
+        "verify-native": True,
+        "GET /health": True,
+        "load test": True,
+        "availability while sampling": True,
+        "memory growth": True,
+    }
+    assert report["stats"]["source"] == "container.stats()"
+    assert report["stats"]["memory_start_mib"] == pytest.approx(57.22, abs=0.01)
+    assert client.container.removed
+
+
+def test_engine_mode_builds_another_arch_through_buildx(monkeypatch: pytest.MonkeyPatch) -> None:
+    commands: list[list[str]] = []
+    monkeypatch.setattr(va.subprocess, "run", lambda command, check: commands.append(command))
+    tag = va.build_image(FakeClient(1), "aarch64", "amd64", "0.1.0", lambda message: None)
+    assert tag == "hasync-verify:0.1.0-aarch64"
+    assert commands == [
+        [
+            "docker",
+            "buildx",
+            "build",
+            "--platform",
+            "linux/arm64",
+            "--pull",
+            "--load",
+            "-t",
+            tag,
+            "--build-arg",
+            "BUILD_ARCH=aarch64",
+            "--build-arg",
+            "BUILD_VERSION=0.1.0",
+            str(va.ADDON),
+        ]
+    ]
