@@ -89,11 +89,24 @@ export function loadConfig(env = process.env) {
 export function ensureDataDir(dir) {
   const probe = path.join(dir, `.hasync-write-test-${process.pid}`);
   try {
-    fs.mkdirSync(dir, { recursive: true });
+    makeDir(dir);
     fs.writeFileSync(probe, 'ok');
     fs.unlinkSync(probe);
   } catch (err) {
     throw new ConfigError('HASYNC_DATA_DIR', `(${dir}) is not a writable directory: ${err.message}`);
+  }
+}
+
+// mkdirSync({recursive: true}) never returns for a path below /proc (Node retries ENOENT forever).
+function makeDir(dir) {
+  try {
+    fs.mkdirSync(dir);
+  } catch (err) {
+    if (err.code === 'EEXIST') return;
+    const parent = path.dirname(dir);
+    if (err.code !== 'ENOENT' || parent === dir) throw err;
+    makeDir(parent);
+    fs.mkdirSync(dir);
   }
 }
 

@@ -114,15 +114,7 @@ export function createRouter(ctx) {
   ]);
   const assets = { GET: page(asset) };
 
-  return function handle(req, res) {
-    const started = logger.enabled('debug') ? performance.now() : 0;
-    if (started) {
-      res.on('finish', () => {
-        logger.debug(`${req.method} ${pathOnly(req.url)} ${res.statusCode} ${(performance.now() - started).toFixed(1)} ms from ${clientAddress(req)}`);
-      });
-    }
-    if (!withinBodyLimit(req, res)) return;
-
+  function dispatch(req, res) {
     const raw = req.url ?? '/';
     const q = raw.indexOf('?');
     const url = { pathname: q === -1 ? raw : raw.slice(0, q), query: q === -1 ? '' : raw.slice(q + 1) };
@@ -138,6 +130,31 @@ export function createRouter(ctx) {
     } catch (err) {
       internalError(res, err);
     }
+  }
+
+  return function handle(req, res) {
+    const started = logger.enabled('debug') ? performance.now() : 0;
+    if (started) {
+      res.on('finish', () => {
+        logger.debug(`${req.method} ${pathOnly(req.url)} ${res.statusCode} ${(performance.now() - started).toFixed(1)} ms from ${clientAddress(req)}`);
+      });
+    }
+    // No route takes a body. A declared length over the limit is refused up front; a chunked body is
+    // read (and dropped) before routing, so that one over the limit gets its 413 too.
+    const length = req.headers['content-length'];
+    if (length !== undefined && Number(length) > MAX_BODY_BYTES) return payloadTooLarge(res);
+    if (req.headers['transfer-encoding'] === undefined) return dispatch(req, res);
+    let seen = 0;
+    req.on('data', (chunk) => {
+      seen += chunk.length;
+      if (seen > MAX_BODY_BYTES && !res.headersSent) {
+        payloadTooLarge(res);
+        req.pause();
+      }
+    });
+    req.on('end', () => {
+      if (!res.headersSent) dispatch(req, res);
+    });
   };
 
   function internalError(res, err) {
@@ -161,26 +178,6 @@ function pathOnly(url = '') {
   return (q === -1 ? url : url.slice(0, q)).slice(0, 200);
 }
 
-/**
- * No route takes a body. A declared body over the limit is refused up front; a chunked one is
- * counted as it arrives and the connection dropped once it passes the limit.
- */
-function withinBodyLimit(req, res) {
-  const length = req.headers['content-length'];
-  if (length !== undefined && Number(length) > MAX_BODY_BYTES) {
-    sendError(res, 413, 'payload_too_large', `request bodies are limited to ${MAX_BODY_BYTES} bytes`, { connection: 'close' });
-    return false;
-  }
-  if (req.headers['transfer-encoding'] !== undefined) {
-    let seen = 0;
-    req.on('data', (chunk) => {
-      seen += chunk.length;
-      if (seen <= MAX_BODY_BYTES) return;
-      if (!res.headersSent) {
-        sendError(res, 413, 'payload_too_large', `request bodies are limited to ${MAX_BODY_BYTES} bytes`, { connection: 'close' });
-      }
-      req.socket.destroy();
-    });
-  }
-  return true;
+function payloadTooLarge(res) {
+  sendError(res, 413, 'payload_too_large', `request bodies are limited to ${MAX_BODY_BYTES} bytes`, { connection: 'close' });
 }

@@ -14,7 +14,8 @@ import { openHeld, prepareHeld } from '../src/sqlite-handles.js';
 
 export const SERVER_DIR = fileURLToPath(new URL('..', import.meta.url));
 export const FIXTURES = path.join(SERVER_DIR, 'test', 'fixtures');
-export const FRONTEND_FIXTURE = path.join(FIXTURES, 'frontend');
+// Not under test/: node --test would run its .js asset as a test file.
+export const FRONTEND_FIXTURE = path.join(SERVER_DIR, 'test-support', 'frontend');
 export const BIN = path.join(SERVER_DIR, 'bin', 'hasync.js');
 export const Database = createRequire(import.meta.url)('better-sqlite3');
 
@@ -81,7 +82,7 @@ export async function startApp(t, { env = {}, options = {}, dataDir } = {}) {
  * A raw HTTP request (node:http keeps the path exactly as given, unlike fetch).
  * @returns {Promise<{status: number, headers: http.IncomingHttpHeaders, body: string, json: any}>}
  */
-export function request(base, pathname, { method = 'GET', headers = {}, body, token } = {}) {
+export function request(base, pathname, { method = 'GET', headers = {}, body, token, localAddress } = {}) {
   const url = new URL(base);
   return new Promise((resolve, reject) => {
     const req = http.request(
@@ -92,6 +93,7 @@ export function request(base, pathname, { method = 'GET', headers = {}, body, to
         path: pathname,
         headers: { ...(token ? { authorization: `Bearer ${token}` } : {}), ...headers },
         agent: false,
+        localAddress,
       },
       (res) => {
         const chunks = [];
