@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 import json
 import os
 from pathlib import Path
@@ -16,6 +17,8 @@ import urllib.error
 import urllib.parse
 import urllib.request
 
+import homeassistant
+
 REPO = Path(__file__).resolve().parent.parent
 CONFIG_TEMPLATE = REPO / "scripts" / "dev" / "configuration.yaml"
 INTEGRATION = REPO / "custom_components" / "hasync"
@@ -29,10 +32,44 @@ ONBOARDING_DONE_BUT_USER = {
 }
 
 
-def prepare_config(config_dir: Path, *, port: int = 8123) -> None:
-    """Write configuration.yaml, link the integration and pre-complete onboarding (first run only)."""
+# For tests: only what a user's browser and the HAsync integration need (HA always adds its default
+# integrations, frontend among them). No history/recorder: a test instance needs no database.
+LEAN_CONFIGURATION = """\
+# Written by devtools/hass.py for a test instance of Home Assistant.
+homeassistant:
+  name: HAsync test
+  time_zone: UTC
+  unit_system: metric
+
+http:
+  server_host: 127.0.0.1
+  server_port: 8123
+
+api:
+config:
+onboarding:
+repairs:
+websocket_api:
+system_health:
+
+logger:
+  default: warning
+  logs:
+    homeassistant.setup: info
+    homeassistant.config_entries: info
+    custom_components.hasync: debug
+"""
+
+
+def prepare_config(config_dir: Path, *, port: int = 8123, configuration: str | None = None) -> None:
+    """Write configuration.yaml, link the integration and pre-complete onboarding (first run only).
+
+    ``configuration`` is the YAML text to use (its ``server_port: 8123`` is replaced by ``port``);
+    the default is scripts/dev/configuration.yaml.
+    """
     (config_dir / "custom_components").mkdir(parents=True, exist_ok=True)
-    text = CONFIG_TEMPLATE.read_text().replace("server_port: 8123", f"server_port: {port}")
+    template = CONFIG_TEMPLATE.read_text() if configuration is None else configuration
+    text = template.replace("server_port: 8123", f"server_port: {port}")
     (config_dir / "configuration.yaml").write_text(text)
     link = config_dir / "custom_components" / "hasync"
     if link.is_symlink() or link.exists():
@@ -57,13 +94,58 @@ def hass_env() -> dict[str, str]:
     return env
 
 
+def missing_requirements(domains: Iterable[str]) -> list[str]:
+    """Return the pinned pip requirements of these built-in integrations that are not installed."""
+    from homeassistant.util.package import is_installed  # noqa: PLC0415 - only when asked
+
+    components = Path(homeassistant.__file__).parent / "components"
+    missing: list[str] = []
+    for domain in domains:
+        manifest = json.loads((components / domain / "manifest.json").read_text())
+        missing.extend(req for req in manifest.get("requirements", []) if not is_installed(req))
+    return missing
+
+
+def ensure_requirements(domains: Iterable[str] = ("frontend",)) -> list[str]:
+    """Install the missing requirements of these integrations into this interpreter's environment.
+
+    HA installs them itself at its first start, but a test runs hass with --skip-pip, so that it
+    never depends on what HA decides to install at run time: the frontend (a critical integration
+    HA always loads) is the one requirement the test environment lacks. Returns what it installed.
+    """
+    missing = missing_requirements(domains)
+    if not missing:
+        return []
+    uv = shutil.which("uv", path=str(Path(sys.executable).parent))
+    command = (
+        [uv, "pip", "install", "--python", sys.executable, *missing]
+        if uv
+        else [sys.executable, "-m", "pip", "install", "--quiet", *missing]
+    )
+    subprocess.run(command, check=True, env=hass_env(), timeout=600)
+    return missing
+
+
 class HassProcess:
     """A `hass -c <config>` child process on 127.0.0.1."""
 
-    def __init__(self, config_dir: Path, *, port: int = 8123) -> None:
-        """Describe the process; nothing starts until start()."""
+    def __init__(
+        self,
+        config_dir: Path,
+        *,
+        port: int = 8123,
+        configuration: str | None = None,
+        skip_pip: bool = False,
+    ) -> None:
+        """Describe the process; nothing starts until start().
+
+        ``configuration`` replaces scripts/dev/configuration.yaml (see prepare_config);
+        ``skip_pip`` runs hass with --skip-pip after installing the frontend's requirement.
+        """
         self.config_dir = config_dir
         self.port = port
+        self.configuration = configuration
+        self.skip_pip = skip_pip
         self.log_path = config_dir / "hass-stdout.log"
         self._proc: subprocess.Popen[bytes] | None = None
 
@@ -74,11 +156,15 @@ class HassProcess:
 
     def start(self) -> None:
         """Prepare the config folder and spawn hass from the running interpreter's environment."""
-        prepare_config(self.config_dir, port=self.port)
+        prepare_config(self.config_dir, port=self.port, configuration=self.configuration)
         hass = shutil.which("hass", path=str(Path(sys.executable).parent)) or "hass"
+        args = [hass, "-c", str(self.config_dir)]
+        if self.skip_pip:
+            ensure_requirements()
+            args.append("--skip-pip")
         with self.log_path.open("ab") as log:
             self._proc = subprocess.Popen(
-                [hass, "-c", str(self.config_dir)],
+                args,
                 env=hass_env(),
                 stdout=log,
                 stderr=subprocess.STDOUT,
@@ -100,6 +186,23 @@ class HassProcess:
                 continue
             return
         raise TimeoutError(f"hass did not answer within {timeout}s; see {self.log_path}")
+
+    @property
+    def pid(self) -> int | None:
+        """PID of the process, once started."""
+        return None if self._proc is None else self._proc.pid
+
+    @property
+    def running(self) -> bool:
+        """Whether the process was started and has not exited."""
+        return self._proc is not None and self._proc.poll() is None
+
+    def log_text(self) -> str:
+        """HA's own log file (home-assistant.log), or its stdout if that does not exist yet."""
+        for path in (self.config_dir / "home-assistant.log", self.log_path):
+            if path.exists():
+                return path.read_text(errors="replace")
+        return ""
 
     def stop(self, timeout: float = 60.0) -> int | None:
         """SIGTERM, as Ctrl-C in a terminal; returns the exit code."""
@@ -202,6 +305,32 @@ class HassClient:
         return cast(
             "dict[str, Any]",
             self.request("POST", f"/api/config/config_entries/flow/{flow['flow_id']}", user_input),
+        )
+
+    def run_options_flow(self, entry_id: str, changes: dict[str, Any]) -> dict[str, Any]:
+        """Open the entry's options flow and submit its form with ``changes`` applied.
+
+        The options form carries every current value as a suggested value, as the frontend
+        shows it; this submits all of them, with the given ones replaced.
+        """
+        flow = self.request(
+            "POST", "/api/config/config_entries/options/flow", {"handler": entry_id}
+        )
+        if flow.get("type") != "form":
+            raise RuntimeError(f"options flow did not show a form: {flow}")
+        values = {
+            field["name"]: field.get("description", {}).get("suggested_value")
+            for field in flow["data_schema"]
+        }
+        unknown = set(changes) - set(values)
+        if unknown:
+            raise RuntimeError(f"options flow has no fields {sorted(unknown)}: {flow}")
+        values |= changes
+        return cast(
+            "dict[str, Any]",
+            self.request(
+                "POST", f"/api/config/config_entries/options/flow/{flow['flow_id']}", values
+            ),
         )
 
     def states(self) -> list[dict[str, Any]]:

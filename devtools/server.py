@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+import json
 import os
 from pathlib import Path
 import re
@@ -11,6 +12,7 @@ import socket
 import subprocess
 import threading
 import time
+from typing import Any
 import urllib.error
 import urllib.request
 
@@ -68,8 +70,23 @@ class ServerProcess:
             raise RuntimeError("server not started")
         return self._proc.pid
 
+    @property
+    def running(self) -> bool:
+        """Whether the process was started and has not exited."""
+        return self._proc is not None and self._proc.poll() is None
+
+    @property
+    def returncode(self) -> int | None:
+        """Exit code of the last process (None while it runs or before start)."""
+        return None if self._proc is None else self._proc.poll()
+
     def start(self) -> None:
-        """Spawn the server; output is collected by a reader thread."""
+        """Spawn the server (again, on the same port and data dir, after a stop or a kill).
+
+        Output is collected by a reader thread; the token stays known across restarts.
+        """
+        if self.running:
+            raise RuntimeError("server already running")
         env = {
             key: value
             for key, value in os.environ.items()
@@ -119,22 +136,28 @@ class ServerProcess:
         return "\n".join(self.lines)
 
     def stop(self, sig: signal.Signals = signal.SIGTERM, timeout: float = 10.0) -> int | None:
-        """Send the signal and wait; returns the exit code (None if it was not running)."""
-        if self._proc is None or self._proc.poll() is not None:
-            return None if self._proc is None else self._proc.returncode
-        self._proc.send_signal(sig)
-        try:
-            code = self._proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            self._proc.kill()
-            code = self._proc.wait()
-        if self._reader is not None:
-            self._reader.join(timeout=2)
-        return code
+        """Send the signal and wait; returns the exit code (None if it was never started).
 
-    def kill(self) -> None:
-        """SIGKILL, as a crash or power loss would."""
-        self.stop(signal.SIGKILL)
+        A process that already exited is not signalled; its exit code is returned. Either way
+        the reader thread is joined, so no thread outlives the process.
+        """
+        if self._proc is None:
+            return None
+        if self._proc.poll() is None:
+            self._proc.send_signal(sig)
+            try:
+                self._proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self._proc.kill()
+                self._proc.wait()
+        if self._reader is not None:
+            self._reader.join(timeout=5)
+            self._reader = None
+        return self._proc.returncode
+
+    def kill(self) -> int | None:
+        """SIGKILL, as a crash or power loss would; returns the exit code."""
+        return self.stop(signal.SIGKILL)
 
 
 def health_status(url: str, timeout: float = 1.0) -> int | None:
@@ -148,12 +171,26 @@ def health_status(url: str, timeout: float = 1.0) -> int | None:
         return None
 
 
-def rotate_token(data_dir: Path, node: Path | None = None) -> str:
+def fetch_status(url: str, token: str, timeout: float = 10.0) -> dict[str, Any]:
+    """GET /api/v1/status with the token and return the decoded status document."""
+    request = urllib.request.Request(
+        f"{url}/api/v1/status", headers={"Authorization": f"Bearer {token}"}
+    )
+    with urllib.request.urlopen(request, timeout=timeout) as response:
+        document: dict[str, Any] = json.load(response)
+    return document
+
+
+def rotate_token(data_dir: Path, node: Path | None = None, *, server_dir: Path = SERVER_DIR) -> str:
     """Run the server's rotate-token command and return the new token it prints."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("HASYNC_")}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith("HASYNC_") and k != "SUPERVISOR_TOKEN"
+    }
     env["HASYNC_DATA_DIR"] = str(data_dir)
     result = subprocess.run(
-        [str(node or node_binary()), str(SERVER_DIR / "bin" / "hasync.js"), "rotate-token"],
+        [str(node or node_binary()), str(server_dir / "bin" / "hasync.js"), "rotate-token"],
         env=env,
         capture_output=True,
         text=True,

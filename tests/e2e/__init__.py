@@ -1,0 +1,1 @@
+"""End-to-end tests: Home Assistant with the integration against the real HAsync server."""
