@@ -39,6 +39,7 @@ LEAN_CONFIGURATION = """\
 homeassistant:
   name: HAsync test
   time_zone: UTC
+  country: US
   unit_system: metric
 
 http:
