@@ -592,6 +592,12 @@ def dockerfile_problems(
                     problems.append(f"stage {stage.name}: apk package {name} is not pinned with =")
                 else:
                     pins.setdefault(name, set()).add(version)
+    # nodejs-dev (headers for node-gyp) must be the very Node build that runs.
+    problems += [
+        f"{name} is pinned to {sorted(versions)}, nodejs to {sorted(pins.get('nodejs', set()))}"
+        for name, versions in pins.items()
+        if name.startswith("nodejs-") and versions != pins.get("nodejs")
+    ]
     for name in ("nodejs", "npm"):
         if name not in pins:
             problems.append(f"{name} is not installed with a pinned version")

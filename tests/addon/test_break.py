@@ -155,6 +155,11 @@ def test_nonexistent_healthcheck_path_fails(
             "ARG BUILD_FROM=ghcr.io/home-assistant/base:3.15",
             "ARG BUILD_FROM",
         ),
+        (
+            "nodejs-dev=24.18.1-r0",
+            "nodejs-dev=24.17.0-r0",
+            "nodejs-dev is pinned to ['24.17.0-r0']",
+        ),
         ("--start-interval=2s ", "", "HEALTHCHECK has no --start-interval"),
         ('io.hass.arch="${BUILD_ARCH}" \\\n', "", "LABEL io.hass.arch is missing"),
         ("--omit=dev", "", "server dependencies are not installed with npm ci --omit=dev"),
