@@ -1,5 +1,6 @@
 """The coordinator: failures and recovery over time, push, statistics and history."""
 
+import asyncio
 from datetime import timedelta
 import itertools
 import logging
@@ -379,3 +380,31 @@ async def test_polling_continues_while_pushing(
     assert coordinator.pushes == 4
     assert mock_hasync_client.status.await_count == 1 + 2
     assert coordinator.polls == 3
+
+
+async def test_lost_stream_counts_as_one_failure(
+    hass: HomeAssistant,
+    freezer: FrozenDateTimeFactory,
+    init_integration: MockConfigEntry,
+    mock_hasync_client: MagicMock,
+    event_source: FakeEventSource,
+) -> None:
+    """Both checks after a lost stream find the same outage: one failure; polls add the rest."""
+    coordinator = _coordinator(init_integration)
+    mock_hasync_client.status.side_effect = HAsyncConnectionError("Connection refused")
+    mock_hasync_client.event_stream.side_effect = HAsyncConnectionError("Connection refused")
+    event_source.end()
+    await hass.async_block_till_done()
+    assert mock_hasync_client.status.await_count == 2  # the first check
+    assert coordinator.consecutive_failures == 1
+    coordinator.listener.reconnect_now()  # skip the backoff: reopening fails, second check
+    for _ in range(5):  # the listener is a background task: let it run
+        await asyncio.sleep(0)
+    await hass.async_block_till_done()
+    assert mock_hasync_client.status.await_count == 3
+    assert coordinator.consecutive_failures == 1
+    assert coordinator.last_error == "HAsyncConnectionError: Connection refused"
+    await _tick(hass, freezer, SCAN)
+    assert coordinator.consecutive_failures == 2
+    await _tick(hass, freezer, SCAN)
+    assert coordinator.consecutive_failures == 3

@@ -1,8 +1,8 @@
 """The HAsync coordinator: polls the status document and applies pushed ones at once."""
 
+import asyncio
 from collections import deque
 from collections.abc import Callable
-from contextvars import ContextVar
 from datetime import datetime
 import time
 from typing import override
@@ -39,9 +39,6 @@ from .const import (
 from .data import HAsyncOptions, StatusSample
 
 type HAsyncConfigEntry = ConfigEntry[HAsyncDataUpdateCoordinator]
-
-_STREAM_CHECK: ContextVar[bool] = ContextVar(f"{DOMAIN}_stream_check", default=False)
-"""Set in the task of a refresh that the end of the push stream triggered."""
 
 # Translation keys of the update errors, most specific class first.
 _ERROR_KEYS: tuple[tuple[type[HAsyncError], str], ...] = (
@@ -89,6 +86,8 @@ class HAsyncDataUpdateCoordinator(DataUpdateCoordinator[StatusDocument]):
         self.pushes = 0
         self._sw_version: str | None = None
         self._observers: dict[int, Callable[[], None]] = {}
+        self._stream_checks: set[asyncio.Task[None]] = set()
+        """Tasks of the refreshes the end of the push stream triggered (see _record_failure)."""
         self._last_observer_id = 0
         super().__init__(
             hass,
@@ -229,9 +228,14 @@ class HAsyncDataUpdateCoordinator(DataUpdateCoordinator[StatusDocument]):
         )
 
     async def _async_stream_check(self) -> None:
-        """Refresh, marked as a stream check for _record_failure (the mark stays in this task)."""
-        _STREAM_CHECK.set(True)
-        await self.async_refresh()
+        """Refresh in a task that _record_failure knows as a stream check."""
+        task = asyncio.current_task()
+        assert task is not None  # noqa: S101 - a coroutine run by a task
+        self._stream_checks.add(task)
+        try:
+            await self.async_refresh()
+        finally:
+            self._stream_checks.discard(task)
 
     def _record_success(self, document: StatusDocument, now: datetime) -> None:
         self.consecutive_failures = 0
@@ -253,7 +257,8 @@ class HAsyncDataUpdateCoordinator(DataUpdateCoordinator[StatusDocument]):
         count the same outage twice. Reconnection attempts of the stream are no updates and
         never count.
         """
-        if not (_STREAM_CHECK.get() and self.consecutive_failures):
+        stream_check = asyncio.current_task() in self._stream_checks
+        if not (stream_check and self.consecutive_failures):
             self.consecutive_failures += 1
         self.last_failure_at = dt_util.utcnow()
         self.last_error = f"{type(err).__name__}: {err}"

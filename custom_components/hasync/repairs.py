@@ -203,6 +203,17 @@ class _Finding:
     evaluation: rules.Evaluation
 
 
+_NOT_REPORTED = _Finding(None, rules.Evaluation(active=False))
+"""The finding about a module the server no longer reports: it is not failing."""
+
+
+def _verdict(findings: dict[str, _Finding] | None, candidate: str) -> _Finding | None:
+    """Return the finding about one issue id; None when the rule cannot tell."""
+    if findings is None:
+        return None
+    return findings.get(candidate, _NOT_REPORTED)
+
+
 @dataclass(frozen=True, slots=True)
 class _Fixed:
     """What the integration knew when a fix succeeded; only later evidence counts."""
@@ -224,8 +235,8 @@ class HAsyncRepairs:
         self.builds_locally: bool | None = None
         """Whether Supervisor builds the add-on here (so it can rebuild it); None if unknown."""
         self._fixed: dict[str, _Fixed] = {}
-        self._refresh = True
-        """The first evaluation rewrites the issues that are still active (new thresholds)."""
+        self._confirmed: set[str] = set()
+        """Issues this manager has raised, or confirmed after a reload with its own figures."""
 
     async def async_setup(self) -> None:
         """Learn how the add-on is built, evaluate once, then after every update."""
@@ -258,8 +269,6 @@ class HAsyncRepairs:
         now = dt_util.utcnow()
         samples = list(coordinator.samples)
         failures = coordinator.consecutive_failures
-        for fixed_id in [i for i, fixed in self._fixed.items() if now - fixed.at > FIX_GRACE]:
-            del self._fixed[fixed_id]
         for spec in ISSUES:
             present = self._present(spec)
             if not coordinator.options.rule_enabled(spec.rule):
@@ -272,7 +281,6 @@ class HAsyncRepairs:
             candidates |= {i for i in self._fixed if self._belongs(spec, i)}
             for candidate in sorted(candidates):
                 self._judge(spec, candidate, findings, now)
-        self._refresh = False
 
     def _judge(
         self,
@@ -282,23 +290,21 @@ class HAsyncRepairs:
         now: datetime,
     ) -> None:
         """Raise, clear or leave one issue."""
+        finding = _verdict(findings, candidate)
+        if finding is None or finding.evaluation.active is None:
+            return
+        active = finding.evaluation.active
         if (fixed := self._fixed.get(candidate)) is not None:
-            findings = self._findings_after_fix(spec, fixed, now)
-        if findings is None:
-            return  # cannot tell
-        finding = findings.get(candidate)
-        if finding is None:
-            # A module the server no longer reports is not failing.
-            self._fixed.pop(candidate, None)
-            self._clear(spec, candidate, None)
-            return
-        if finding.evaluation.active is None:
-            return
-        self._fixed.pop(candidate, None)
-        if finding.evaluation.active:
+            if active and now - fixed.at <= FIX_GRACE:
+                # Only what happened since the fix may bring the issue back.
+                after = _verdict(self._findings_after_fix(spec, fixed, now), candidate)
+                if after is None or not after.evaluation.active:
+                    return
+            del self._fixed[candidate]
+        if active:
             self._raise(spec, candidate, finding)
         else:
-            self._clear(spec, candidate, finding)
+            self._clear(spec, candidate, finding, announce=fixed is not None)
 
     def _findings(
         self,
@@ -352,11 +358,16 @@ class HAsyncRepairs:
         return candidate == base or (spec.per_module and candidate.startswith(f"{base}_"))
 
     def _raise(self, spec: IssueSpec, raised_id: str, finding: _Finding) -> None:
-        """Create the issue unless it is already active; fire the event when it appears."""
+        """Create the issue unless it is already active; fire the event when it appears.
+
+        An issue still active from before a reload is written once more, without an event, so
+        that it shows the current thresholds and whether Supervisor can fix it.
+        """
         existing = ir.async_get(self.hass).async_get_issue(DOMAIN, raised_id)
         was_active = existing is not None and existing.active
-        if was_active and not self._refresh:
+        if was_active and raised_id in self._confirmed:
             return
+        self._confirmed.add(raised_id)
         coordinator = self.coordinator
         slug = coordinator.addon_slug
         fix = spec.fix
@@ -394,20 +405,36 @@ class HAsyncRepairs:
             LOGGER.debug("Raised repair issue %s", raised_id)
             self._fire(spec, finding.module, evaluation, active=True)
 
-    def _clear(self, spec: IssueSpec, cleared_id: str, finding: _Finding | None) -> None:
-        """Delete the issue if it exists, and fire the event."""
-        if (existing := ir.async_get(self.hass).async_get_issue(DOMAIN, cleared_id)) is None:
+    def _clear(
+        self,
+        spec: IssueSpec,
+        cleared_id: str,
+        finding: _Finding,
+        *,
+        announce: bool = False,
+    ) -> None:
+        """Delete the issue if it exists, and fire the event.
+
+        ``announce``: fire the event even though the issue is gone, because a fix flow deleted
+        it and this is the moment its condition is seen cleared.
+        """
+        self._confirmed.discard(cleared_id)
+        existing = ir.async_get(self.hass).async_get_issue(DOMAIN, cleared_id)
+        if existing is None and not announce:
             return
-        ir.async_delete_issue(self.hass, DOMAIN, cleared_id)
+        if existing is not None:
+            ir.async_delete_issue(self.hass, DOMAIN, cleared_id)
         LOGGER.debug("Cleared repair issue %s", cleared_id)
-        if finding is None:
+        module = finding.module
+        if spec.per_module and module is None:
             # A module the server stopped reporting: its name is in the issue's data (or, for
             # an issue kept from before a restart, only its slug in the id).
-            module = (existing.data or {}).get("module") or cleared_id.removeprefix(
-                f"{issue_id(self.entry.entry_id, spec.key)}_"
+            data = existing.data if existing is not None else None
+            module = str(
+                (data or {}).get("module")
+                or cleared_id.removeprefix(f"{issue_id(self.entry.entry_id, spec.key)}_")
             )
-            finding = _Finding(str(module), rules.Evaluation(active=False))
-        self._fire(spec, finding.module, finding.evaluation, active=False)
+        self._fire(spec, module, finding.evaluation, active=False)
 
     def _fire(
         self,
