@@ -79,6 +79,7 @@ def main() -> int:
             client.onboard("HAsync developer", USERNAME, PASSWORD)
             print(f"  created the owner account '{USERNAME}'")
         ensure_entry(client, server.url, token)
+        client.wait_running()
         print(
             "\n"
             f"  Home Assistant  {hass.url}   login: {USERNAME} / {PASSWORD}\n"
@@ -92,9 +93,10 @@ def main() -> int:
         print(f"\nERROR: {err}", file=sys.stderr)
         return 1
     finally:
-        print("==> stopping Home Assistant and the server")
-        hass.stop()
-        server.stop()
+        print("==> stopping Home Assistant and the server", flush=True)
+        hass_code = hass.stop()
+        server_code = server.stop()
+        print(f"  Home Assistant exit code {hass_code}, server exit code {server_code}")
     return 0
 
 

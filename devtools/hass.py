@@ -217,6 +217,15 @@ class HassProcess:
             return self._proc.wait()
 
 
+class HassHTTPError(RuntimeError):
+    """Home Assistant answered a request with an HTTP error."""
+
+    def __init__(self, method: str, path: str, status: int, body: str) -> None:
+        """Keep the status for callers that expect some errors."""
+        super().__init__(f"{method} {path}: {status} {body}")
+        self.status = status
+
+
 class HassClient:
     """Minimal REST client for HA's onboarding, auth and config-flow endpoints."""
 
@@ -243,12 +252,17 @@ class HassClient:
             with urllib.request.urlopen(req, timeout=30) as response:
                 raw = response.read()
         except urllib.error.HTTPError as err:
-            raise RuntimeError(f"{method} {path}: {err.code} {err.read().decode()}") from err
+            raise HassHTTPError(method, path, err.code, err.read().decode()) from err
         return json.loads(raw) if raw else None
 
     def user_onboarded(self) -> bool:
-        """Whether the first user exists."""
-        steps = cast("list[dict[str, Any]]", self.request("GET", "/api/onboarding"))
+        """Whether the first user exists (HA drops the onboarding API once onboarding is done)."""
+        try:
+            steps = cast("list[dict[str, Any]]", self.request("GET", "/api/onboarding"))
+        except HassHTTPError as err:
+            if err.status == 404:
+                return True
+            raise
         return any(step["step"] == "user" and step["done"] for step in steps)
 
     def onboard(self, name: str, username: str, password: str) -> None:
@@ -294,6 +308,18 @@ class HassClient:
             form=True,
         )
         self.access_token = tokens["access_token"]
+
+    def wait_running(self, timeout: float = 180.0) -> None:
+        """Block until HA reports the RUNNING state (bootstrap done, SIGTERM handled cleanly).
+
+        Until then a SIGTERM ends hass without its shutdown (exit code -15), so a start is only
+        complete after this.
+        """
+        deadline = time.monotonic() + timeout
+        while (state := self.request("GET", "/api/config")["state"]) != "RUNNING":
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"Home Assistant still {state} after {timeout}s")
+            time.sleep(0.5)
 
     def config_entries(self, domain: str) -> list[dict[str, Any]]:
         """Return the config entries of one integration."""

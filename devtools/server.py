@@ -107,6 +107,9 @@ class ServerProcess:
             stderr=subprocess.STDOUT,
             text=True,
             bufsize=1,
+            # Its own session: a Ctrl-C in the terminal reaches only the parent, which stops the
+            # server in its own order (scripts/develop stops Home Assistant first).
+            start_new_session=True,
         )
         self._reader = threading.Thread(target=self._read, args=(self._proc,), daemon=True)
         self._reader.start()

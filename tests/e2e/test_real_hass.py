@@ -138,6 +138,7 @@ async def test_real_home_assistant(
     assert not await asyncio.to_thread(client.user_onboarded)
     await asyncio.to_thread(client.onboard, *OWNER)
     assert client.access_token
+    await asyncio.to_thread(client.wait_running, HA_START_TIMEOUT)
 
     # The entry, through the same REST config flow the frontend uses.
     result = await asyncio.to_thread(
