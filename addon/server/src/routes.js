@@ -16,7 +16,7 @@ const WINDOWS = Object.keys(HISTORY_WINDOWS);
  * @property {ReturnType<typeof import('./auth.js').createAuthenticator>} auth
  * @property {ReturnType<typeof import('./ratelimit.js').createRateLimiter>} limiter
  * @property {ReturnType<typeof import('./sse.js').createSseHub>} sse
- * @property {() => object} statusDocument
+ * @property {() => Buffer} statusJson  the serialized status document (cached up to 1 s)
  * @property {ReturnType<typeof import('./history.js').createHistory>|null} history
  * @property {string|null} historyUnavailable  why there is no history (no database)
  * @property {Buffer} openapi
@@ -105,7 +105,7 @@ export function createRouter(ctx) {
   /** @type {Map<string, Record<string, Function>>} */
   const routes = new Map([
     ['/health', { GET: (req, res) => { const h = checks.health(); sendJson(res, h.statusCode, h.body); } }],
-    ['/api/v1/status', { GET: authed((req, res) => sendJson(res, 200, ctx.statusDocument())) }],
+    ['/api/v1/status', { GET: authed((req, res) => sendJson(res, 200, ctx.statusJson())) }],
     ['/api/v1/events', { GET: authed((req, res) => sse.open(req, res)) }],
     ['/api/v1/history', { GET: authed(history) }],
     ['/api/v1/openapi.json', { GET: (req, res) => sendJson(res, 200, ctx.openapi, { 'cache-control': 'no-cache' }) }],

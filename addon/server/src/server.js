@@ -15,7 +15,7 @@ import { createRateLimiter } from './ratelimit.js';
 import { createRouter } from './routes.js';
 import { createSampler, DEFAULT_SAMPLER_INTERVALS } from './sampler.js';
 import { createSseHub } from './sse.js';
-import { statusDocumentBuilder } from './status.js';
+import { cachedJson, statusDocumentBuilder } from './status.js';
 import { ensureToken, TOKEN_BCRYPT_COST, tokenBanner } from './tokens.js';
 import { VERSION } from './version.js';
 
@@ -128,8 +128,12 @@ export function createApp(config, options = {}) {
     const history = db ? createHistory({ db, sampleIntervalMs: sampleMs }) : null;
     sampler = createSampler({ db, metrics, checks, history, logger, retentionDays: config.retentionDays, intervals });
     const statusDocument = statusDocumentBuilder({ version: VERSION, instanceId, startedAt, checks, metrics, history });
+    const statusJson = cachedJson(statusDocument);
     sse = createSseHub({ document: statusDocument, logger, timing: options.sse });
-    checks.events.on('change', () => sse.broadcast());
+    checks.events.on('change', () => {
+      statusJson.invalidate();
+      sse.broadcast();
+    });
 
     const auth = createAuthenticator({
       envToken: config.token,
@@ -145,7 +149,7 @@ export function createApp(config, options = {}) {
       auth,
       limiter: createRateLimiter(options.rateLimit),
       sse,
-      statusDocument,
+      statusJson: () => statusJson.body(),
       history,
       historyUnavailable: dbError,
       openapi: Buffer.from(JSON.stringify(openapiDocument())),

@@ -46,3 +46,23 @@ export function statusDocumentBuilder({ version, instanceId, startedAt, checks, 
     };
   };
 }
+
+/**
+ * The status route serves a serialization at most maxAgeMs old, rebuilt at once after invalidate()
+ * (a check changed). Building the document reads /proc and cgroup files: too costly per request
+ * under load, and a monitoring client gains nothing from sub-second freshness.
+ * @param {() => object} build
+ */
+export function cachedJson(build, maxAgeMs = 1000) {
+  let cached = null;
+  return {
+    body() {
+      const now = performance.now();
+      if (!cached || now - cached.at >= maxAgeMs) cached = { at: now, body: Buffer.from(JSON.stringify(build())) };
+      return cached.body;
+    },
+    invalidate() {
+      cached = null;
+    },
+  };
+}
