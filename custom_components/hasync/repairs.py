@@ -494,12 +494,10 @@ class HAsyncFixFlow(ConfirmRepairFlow):
             return await super().async_step_confirm()
         try:
             await async_fix_addon(self.hass, self._addon_slug, self._fix)
-        except SupervisorTimeoutError:
-            if self._fix is not AddonFix.REBUILD:
-                raise
-            # Supervisor goes on building after the request times out.
-            return self._abort("rebuild_running")
         except SupervisorError as err:
+            if self._fix is AddonFix.REBUILD and isinstance(err, SupervisorTimeoutError):
+                # Supervisor goes on building after the request times out.
+                return self._abort("rebuild_running")
             return self._abort(f"{self._fix}_failed", err)
         if (manager := self.hass.data.get(DATA_REPAIRS, {}).get(self._entry_id)) is not None:
             manager.async_fixed(self.issue_id)
