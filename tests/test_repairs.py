@@ -1032,3 +1032,17 @@ async def test_unknown_issue_data_gets_a_plain_confirmation(
     """Data this version did not write: confirming only removes the issue."""
     flow = await repairs.async_create_fix_flow(hass, "some_issue", data)
     assert type(flow) is ConfirmRepairFlow
+
+
+def test_learn_more_links_exist() -> None:
+    """Each issue links to a troubleshooting section of DOCS.md, in the manifest's repository."""
+    root = Path(__file__).parent.parent
+    manifest = json.loads((root / "custom_components" / DOMAIN / "manifest.json").read_text())
+    assert f"{manifest['documentation']}/blob/main/addon/DOCS.md" == DOCS_URL
+    headings = re.findall(r"^#{2,4} (.+)$", (root / "addon" / "DOCS.md").read_text(), re.MULTILINE)
+    anchors = {
+        re.sub(r"[^a-z0-9 -]", "", heading.lower()).replace(" ", "-") for heading in headings
+    }
+    for spec in repairs.ISSUES:
+        assert spec.anchor in anchors, spec.key
+        assert repairs.learn_more_url(spec) == f"{DOCS_URL}#{spec.anchor}"

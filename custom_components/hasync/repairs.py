@@ -19,9 +19,15 @@ not, and keeps Settings → Repairs in step with them:
   FIX_GRACE). Without this, the last document before a restart, or the failures the restart
   itself causes, would bring the issue straight back.
 
-Issue ids are ``<entry_id>_<translation key>`` (``…_native_module_failed_<module>`` for each
-native module). Issues are fixable only when Supervisor runs and the add-on's slug is known
-(the entry came from discovery); otherwise their description tells what to do.
+Issue ids are ``<entry_id>_<key>``, and ``<entry_id>_native_module_failed_<module slug>`` for
+each native module. Issues are fixable only when Supervisor runs and the add-on's slug is known
+(the entry came from discovery); otherwise their description tells what to do. hassfest lets an
+issue's translation have a description or a fix flow, not both, so the translation key is
+``<key>`` for the explaining variant and ``<key>_<fix>`` (``unreachable_restart``) for the
+fixable one.
+
+``hasync_alert`` carries ``entry_id``, ``issue`` (the key), ``active``, ``value``,
+``threshold`` and, for native modules, ``module``.
 """
 
 from collections.abc import Sequence
@@ -219,7 +225,7 @@ class _Fixed:
     """What the integration knew when a fix succeeded; only later evidence counts."""
 
     at: datetime
-    started_at: datetime | None
+    started_at: datetime
     """When the server process that was running at the fix started."""
     failures: int
 
@@ -255,10 +261,9 @@ class HAsyncRepairs:
     @callback
     def async_fixed(self, fixed_issue_id: str) -> None:
         """Note that a fix flow repaired this issue (it deletes the issue itself)."""
-        data = self.coordinator.data
         self._fixed[fixed_issue_id] = _Fixed(
             at=dt_util.utcnow(),
-            started_at=data.server.started_at if data else None,
+            started_at=self.coordinator.data.server.started_at,
             failures=self.coordinator.consecutive_failures,
         )
 
@@ -269,8 +274,15 @@ class HAsyncRepairs:
         now = dt_util.utcnow()
         samples = list(coordinator.samples)
         failures = coordinator.consecutive_failures
+        prefix = f"{self.entry.entry_id}_"
+        ours = [
+            issue
+            for domain, issue in ir.async_get(self.hass).issues
+            if domain == DOMAIN and issue.startswith(prefix)
+        ]
         for spec in ISSUES:
-            present = self._present(spec)
+            # This rule's issues in the registry (active, or kept from before a restart).
+            present = [issue for issue in ours if self._belongs(spec, issue)]
             if not coordinator.options.rule_enabled(spec.rule):
                 for old in present:
                     ir.async_delete_issue(self.hass, DOMAIN, old)
@@ -344,14 +356,6 @@ class HAsyncRepairs:
             # The failures before the fix belong to the outage the fix was for.
             failures = max(0, failures - fixed.failures)
         return self._findings(spec, samples, failures, now)
-
-    def _present(self, spec: IssueSpec) -> list[str]:
-        """Return this rule's issue ids in the registry (active, or kept from before a restart)."""
-        return sorted(
-            issue
-            for domain, issue in ir.async_get(self.hass).issues
-            if domain == DOMAIN and self._belongs(spec, issue)
-        )
 
     def _belongs(self, spec: IssueSpec, candidate: str) -> bool:
         base = issue_id(self.entry.entry_id, spec.key)
