@@ -1,0 +1,192 @@
+#!/usr/bin/env python3
+"""Detection latency: from the server's SIGKILL to connected=off, with push and poll-only.
+
+The real integration runs in a Home Assistant test instance against the real server (Node 24).
+Each trial kills the server with SIGKILL at a random moment of the poll cycle, times how long
+`binary_sensor.hasync_connected` takes to turn off, restarts the server on the same port and
+data dir and waits for the entry to recover.
+
+- push: the integration as shipped: the end of the event stream triggers an immediate check.
+- poll-only: the same integration with its push listener not started, so only the poll timer
+  (the shortest scan interval the options allow, 10 s) can notice; the latency is bounded by
+  the scan interval. The default configuration's figure is computed: 30 s to notice, and the
+  seed's 3 failures x 30 s = 90 s until `unreachable`.
+
+It also times `unreachable` (failure_threshold 3) once in each mode with the 10 s interval.
+
+    .venv/bin/python bench/detection/run.py [--trials 5] [--scan-interval 10]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+from pathlib import Path
+import random
+import statistics
+import sys
+import tempfile
+import time
+from typing import Any
+from unittest.mock import patch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+
+from bench.lib.report import verdict, write_result
+
+GOAL_PUSH_S = 3.0
+DEFAULT_SCAN_S = 30
+DEFAULT_FAILURES = 3
+
+
+async def run_mode(
+    mode: str, trials: int, scan: int, server: Any, instance_id: str
+) -> dict[str, Any]:
+    """Time connected=off after SIGKILL over several trials, then `unreachable` once."""
+    from homeassistant.helpers import issue_registry as ir  # noqa: PLC0415
+
+    from bench.lib.hass_instance import add_entry, test_hass, until  # noqa: PLC0415
+    from custom_components.hasync.const import (  # noqa: PLC0415
+        CONF_FAILURE_THRESHOLD,
+        CONF_SCAN_INTERVAL,
+        DOMAIN,
+        ISSUE_UNREACHABLE,
+    )
+    from custom_components.hasync.coordinator import (  # noqa: PLC0415
+        HAsyncDataUpdateCoordinator,
+    )
+    from custom_components.hasync.repairs import issue_id  # noqa: PLC0415
+
+    push = mode == "push"
+    options = {CONF_SCAN_INTERVAL: scan, CONF_FAILURE_THRESHOLD: DEFAULT_FAILURES}
+    latencies: list[float] = []
+    with patch.object(
+        HAsyncDataUpdateCoordinator,
+        "async_start_push",
+        HAsyncDataUpdateCoordinator.async_start_push if push else lambda _self: None,
+    ):
+        async with test_hass() as hass:
+            entry = await add_entry(hass, server.url, server.token, instance_id, options)
+            coordinator = entry.runtime_data
+
+            def connected() -> bool:
+                state = hass.states.get("binary_sensor.hasync_connected")
+                return state is not None and state.state == "on"
+
+            async def ready() -> None:
+                await until(connected, 120, "connected")
+                if push:
+                    await until(
+                        lambda: coordinator.listener.state.connected, 120, "the stream reopens"
+                    )
+
+            async def restart() -> None:
+                await asyncio.to_thread(server.start)
+                await asyncio.to_thread(server.wait_healthy, 60)
+                await ready()
+
+            await ready()
+            for trial in range(trials):
+                # A random moment of the poll cycle.
+                await asyncio.sleep(random.uniform(0, scan))
+                killed = time.monotonic()
+                server.kill()
+                await until(lambda: not connected(), scan * 3 + 30, "connected turns off")
+                latencies.append(time.monotonic() - killed)
+                print(f"  {mode}: trial {trial + 1}: off after {latencies[-1]:.3f} s", flush=True)
+                await restart()
+
+            await asyncio.sleep(random.uniform(0, scan))
+            killed = time.monotonic()
+            server.kill()
+            unreachable = issue_id(entry.entry_id, ISSUE_UNREACHABLE)
+            registry = ir.async_get(hass)
+            await until(
+                lambda: (
+                    (issue := registry.async_get_issue(DOMAIN, unreachable)) is not None
+                    and issue.active
+                ),
+                scan * (DEFAULT_FAILURES + 2) + 30,
+                "unreachable is raised",
+            )
+            unreachable_s = time.monotonic() - killed
+            print(f"  {mode}: unreachable after {unreachable_s:.1f} s", flush=True)
+            await restart()
+            await hass.config_entries.async_unload(entry.entry_id)
+            await hass.async_block_till_done()
+    return {
+        "latencies_s": latencies,
+        "median_s": statistics.median(latencies),
+        "max_s": max(latencies),
+        "min_s": min(latencies),
+        "unreachable_s": unreachable_s,
+    }
+
+
+async def measure(trials: int, scan: int, server: Any, instance_id: str) -> dict[str, Any]:
+    """Both modes, one after the other."""
+    return {
+        "push": await run_mode("push", trials, scan, server, instance_id),
+        "poll_only": await run_mode("poll-only", trials, scan, server, instance_id),
+    }
+
+
+def main() -> int:
+    """Run the bench and write bench/results/detection.{md,json}."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--trials", type=int, default=5)
+    parser.add_argument("--scan-interval", type=int, default=10)
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.CRITICAL)
+
+    from devtools.server import ServerProcess, fetch_status, node_binary  # noqa: PLC0415
+
+    with tempfile.TemporaryDirectory() as tmp:
+        server = ServerProcess(Path(tmp) / "data", node=node_binary(24))
+        server.start()
+        try:
+            server.wait_healthy(60)
+            if not server.token:
+                raise RuntimeError("the server printed no token")
+            instance_id = fetch_status(server.url, server.token)["server"]["instance_id"]
+            figures = asyncio.run(measure(args.trials, args.scan_interval, server, instance_id))
+        finally:
+            server.stop()
+
+    push, poll = figures["push"], figures["poll_only"]
+    scan = args.scan_interval
+    ok = push["max_s"] <= GOAL_PUSH_S
+
+    def row(values: list[float]) -> str:
+        return ", ".join(f"{value:.2f}" for value in values)
+
+    markdown = f"""# Detection latency: SIGKILL of the server to `connected` off
+
+Real server (Node 24) killed with SIGKILL at a random moment of the poll cycle, {args.trials} trials
+per mode; the real integration in a Home Assistant test instance. Poll-only is the same
+integration with its push listener not started. Scan interval {scan} s (the options' minimum),
+`unreachable` after {DEFAULT_FAILURES} consecutive failures.
+
+| Mode | Goal | connected off: median / max | all trials (s) | `unreachable` raised after | Result |
+|---|---|---|---|---|---|
+| push | ≤ {GOAL_PUSH_S:g} s | {push["median_s"]:.3f} / {push["max_s"]:.3f} s | {row(push["latencies_s"])} | {push["unreachable_s"]:.1f} s | {verdict(ok)} |
+| poll-only, scan {scan} s | bounded by {scan} s | {poll["median_s"]:.2f} / {poll["max_s"]:.2f} s | {row(poll["latencies_s"])} | {poll["unreachable_s"]:.1f} s | info |
+| poll-only, default config (scan {DEFAULT_SCAN_S} s), computed | | mean {DEFAULT_SCAN_S / 2:g} s, max {DEFAULT_SCAN_S} s | | max {DEFAULT_FAILURES} x {DEFAULT_SCAN_S} s = {DEFAULT_FAILURES * DEFAULT_SCAN_S} s (the seed's figure) | info |
+| push, default config, computed | | as measured above | | first failure at the stream's end, then {DEFAULT_FAILURES - 1} polls: max {(DEFAULT_FAILURES - 1) * DEFAULT_SCAN_S} s | info |
+
+With push, a dead server is noticed when its event stream ends (the kernel closes the socket of a
+killed process), independent of the scan interval; poll-only waits for the next poll.
+
+Command: `.venv/bin/python bench/detection/run.py --trials {args.trials} --scan-interval {scan}`
+"""
+    write_result(
+        "detection",
+        markdown,
+        {**figures, "scan_interval_s": scan, "goal_push_s": GOAL_PUSH_S, "pass": ok},
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
