@@ -2,12 +2,11 @@
 // cheap ones every 2 s, native self-tests every 60 s, the SQLite integrity check hourly. Whenever a
 // check's ok/message or the overall status changes, 'change' is emitted (SSE push, /health body).
 import { EventEmitter } from 'node:events';
-import { fs } from './builtins.js';
 import path from 'node:path';
+import { fs } from './builtins.js';
 import { errorText } from './logger.js';
 import { nodeInfo, SELF_TEST_BCRYPT_COST, selfTestBcrypt, selfTestSqlite } from './native.js';
 
-export const CHECK_NAMES = /** @type {const} */ (['node', 'bcrypt', 'better-sqlite3', 'database', 'frontend']);
 const NON_CRITICAL = new Set(['frontend']);
 
 export const DEFAULT_CHECK_INTERVALS = {
@@ -64,7 +63,8 @@ export function createChecks({ native, db, dbPath, dbError, frontendDir, logger,
   let started = false;
 
   function databaseError() {
-    const integrityError = database.integrity !== null && database.integrity !== 'ok' ? `integrity check failed: ${database.integrity}` : null;
+    const integrityError =
+      database.integrity !== null && database.integrity !== 'ok' ? `integrity check failed: ${database.integrity}` : null;
     return database.openError ?? database.writeError ?? database.probeError ?? integrityError;
   }
 
@@ -179,9 +179,6 @@ export function createChecks({ native, db, dbPath, dbError, frontendDir, logger,
       for (const t of timers) clearInterval(t);
       timers.length = 0;
     },
-    runCheap,
-    runSelfTests,
-    runIntegrity,
     /** A failed (or, with null, a successful) write by the sampler or maintenance job. */
     reportWrite(err) {
       const next = err ? `write failed: ${errorText(err)}` : null;
@@ -245,7 +242,7 @@ function publicModule(state) {
  * The page is present when index.html and the build stamp written by the frontend build are readable.
  * @param {string} dir
  */
-export function readFrontend(dir) {
+function readFrontend(dir) {
   const absent = (problem) => ({ present: false, build_id: null, built_at: null, problem });
   try {
     if (!fs.statSync(path.join(dir, 'index.html')).isFile()) return absent(`${dir}/index.html is not a file`);

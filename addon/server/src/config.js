@@ -7,7 +7,7 @@ import { fileURLToPath } from 'node:url';
 /** The addon/server directory (this file lives in addon/server/src). */
 export const SERVER_DIR = fileURLToPath(new URL('..', import.meta.url));
 
-export const DB_FILE_NAME = 'hasync.db';
+const DB_FILE_NAME = 'hasync.db';
 
 // bashio log levels include trace, notice and fatal; map them onto the four levels the logger writes.
 const LOG_LEVEL_ALIASES = {
@@ -111,7 +111,7 @@ function makeDir(dir) {
 }
 
 /** @param {string} value */
-export function parseLogLevel(value) {
+function parseLogLevel(value) {
   const level = LOG_LEVEL_ALIASES[value.toLowerCase()];
   if (!level) {
     throw new ConfigError(

@@ -46,8 +46,8 @@ export const MIGRATIONS = [
 export const SCHEMA_VERSION = MIGRATIONS[MIGRATIONS.length - 1].version;
 
 /** Raw samples older than this are folded into DOWNSAMPLE_STEP_MS buckets. */
-export const DOWNSAMPLE_AFTER_MS = 24 * 3600_000;
-export const DOWNSAMPLE_STEP_MS = 300_000;
+const DOWNSAMPLE_AFTER_MS = 24 * 3600_000;
+const DOWNSAMPLE_STEP_MS = 300_000;
 
 /** @type {Map<object, Map<string, {insert: any, select: any, count: any}>>} */
 const probeStatements = new Map();
@@ -97,7 +97,7 @@ export function openDatabase(Database, file) {
 }
 
 /** Apply pending migrations; refuse a database written by a newer server. Returns the version. */
-export function migrate(raw) {
+function migrate(raw) {
   raw.exec('CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at TEXT NOT NULL)');
   const current = prepareHeld(raw, 'SELECT coalesce(max(version), 0) FROM schema_migrations').pluck().get();
   if (current > SCHEMA_VERSION) {

@@ -4,7 +4,7 @@ import os from 'node:os';
 import { http } from './builtins.js';
 
 // node:http rather than fetch(): fetch loads undici, +13 MB RSS for one POST.
-export const DISCOVERY_SERVICE = 'hasync';
+const DISCOVERY_SERVICE = 'hasync';
 const TIMEOUT_MS = 5000;
 
 /**

@@ -12,8 +12,7 @@ import { openHeld, prepareHeld } from './sqlite-handles.js';
 
 const require = createRequire(import.meta.url);
 
-export const NATIVE_MODULE_NAMES = /** @type {const} */ (['bcrypt', 'better-sqlite3']);
-export const MIN_NODE_MAJOR = 20;
+const MIN_NODE_MAJOR = 20;
 export const SELF_TEST_BCRYPT_COST = 4;
 
 /** @typedef {(name: string) => any} ModuleLoader */
@@ -62,7 +61,7 @@ function loadOne(name, loader, activate) {
 }
 
 /** Read from package.json, which needs no compiled code, so the version is known even on failure. */
-export function packageVersion(name) {
+function packageVersion(name) {
   try {
     return require(`${name}/package.json`).version ?? null;
   } catch {

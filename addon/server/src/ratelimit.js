@@ -2,14 +2,18 @@
 // for 60 s (429 with Retry-After). The block is not extended by further attempts, so a misconfigured
 // client recovers by itself once it stops.
 
-export const DEFAULT_RATE_LIMIT = { maxFailures: 10, windowMs: 60_000 };
+const DEFAULT_RATE_LIMIT = { maxFailures: 10, windowMs: 60_000 };
 // Bound memory under a spray of source addresses: beyond this, forget the stalest entries.
 const MAX_TRACKED = 10_000;
 
 /**
  * @param {{maxFailures?: number, windowMs?: number, now?: () => number}} [options]
  */
-export function createRateLimiter({ maxFailures = DEFAULT_RATE_LIMIT.maxFailures, windowMs = DEFAULT_RATE_LIMIT.windowMs, now = Date.now } = {}) {
+export function createRateLimiter({
+  maxFailures = DEFAULT_RATE_LIMIT.maxFailures,
+  windowMs = DEFAULT_RATE_LIMIT.windowMs,
+  now = Date.now,
+} = {}) {
   /** @type {Map<string, {failures: number[], blockedUntil: number}>} */
   const byAddress = new Map();
 
@@ -42,7 +46,5 @@ export function createRateLimiter({ maxFailures = DEFAULT_RATE_LIMIT.maxFailures
       e.failures.push(t);
       if (e.failures.length >= maxFailures) e.blockedUntil = t + windowMs;
     },
-
-    size: () => byAddress.size,
   };
 }

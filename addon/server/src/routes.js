@@ -5,7 +5,7 @@ import { errorText } from './logger.js';
 import { sendError, sendJson } from './respond.js';
 import { CACHE_IMMUTABLE, CACHE_REVALIDATE, resolveAsset, sendFile } from './static.js';
 
-export const MAX_BODY_BYTES = 16 * 1024;
+const MAX_BODY_BYTES = 16 * 1024;
 const ALLOW = 'GET, HEAD';
 const WINDOWS = Object.keys(HISTORY_WINDOWS);
 
@@ -24,13 +24,13 @@ const WINDOWS = Object.keys(HISTORY_WINDOWS);
  */
 
 /** Client address without the IPv4-mapped IPv6 prefix. */
-export function clientAddress(req) {
+function clientAddress(req) {
   const addr = req.socket.remoteAddress ?? '';
   return addr.startsWith('::ffff:') ? addr.slice(7) : addr;
 }
 
 /** The token from `Authorization: Bearer <token>`, or null. */
-export function bearerToken(header) {
+function bearerToken(header) {
   if (typeof header !== 'string') return null;
   const m = /^Bearer[ \t]+(\S+)[ \t]*$/i.exec(header);
   return m ? m[1] : null;

@@ -19,7 +19,7 @@ import { cachedJson, statusDocumentBuilder } from './status.js';
 import { ensureToken, TOKEN_BCRYPT_COST, tokenBanner } from './tokens.js';
 import { VERSION } from './version.js';
 
-export const MAX_HEADER_BYTES = 16 * 1024;
+const MAX_HEADER_BYTES = 16 * 1024;
 const SHUTDOWN_GRACE_MS = 4000;
 
 /** The OpenAPI document as served: the version comes from package.json. */
@@ -37,7 +37,6 @@ export function openapiDocument() {
  * @property {Partial<import('./checks.js').DEFAULT_CHECK_INTERVALS & typeof DEFAULT_SAMPLER_INTERVALS>} [intervals]
  * @property {Partial<import('./sse.js').DEFAULT_SSE_TIMING>} [sse]
  * @property {Partial<import('./auth.js').DEFAULT_AUTH_TIMING>} [auth]
- * @property {{maxFailures?: number, windowMs?: number}} [rateLimit]
  * @property {{root?: string, procCgroup?: string, cpuCount?: number}} [cgroup]
  * @property {number} [tokenCost]  bcrypt cost of the stored token hash (10)
  * @property {string} [nodeVersion]
@@ -56,14 +55,14 @@ export function createApp(config, options = {}) {
   const app = {
     /** @type {import('./db.js').HasyncDb|null} */
     db: null,
-    /** @type {ReturnType<typeof createChecks>|null} */
-    checks: null,
-    /** @type {import('node:http').Server|null} */
-    server: null,
     port: 0,
     start,
     stop,
   };
+  /** @type {ReturnType<typeof createChecks>|null} */
+  let checks = null;
+  /** @type {import('node:http').Server|null} */
+  let server = null;
   let sampler = null;
   let metrics = null;
   let sse = null;
@@ -88,7 +87,7 @@ export function createApp(config, options = {}) {
     }
     const db = app.db;
 
-    const checks = createChecks({
+    checks = createChecks({
       native,
       db,
       dbPath: config.dbPath,
@@ -98,7 +97,6 @@ export function createApp(config, options = {}) {
       intervals,
       nodeVersion: options.nodeVersion,
     });
-    app.checks = checks;
     await checks.start();
     const hasher = createHasher(checks.healthyBcrypt);
 
@@ -147,7 +145,7 @@ export function createApp(config, options = {}) {
       config,
       checks,
       auth,
-      limiter: createRateLimiter(options.rateLimit),
+      limiter: createRateLimiter(),
       sse,
       statusJson: () => statusJson.body(),
       history,
@@ -156,9 +154,8 @@ export function createApp(config, options = {}) {
       logger,
     });
 
-    const server = http.createServer({ maxHeaderSize: MAX_HEADER_BYTES }, router);
+    server = http.createServer({ maxHeaderSize: MAX_HEADER_BYTES }, router);
     server.on('clientError', onClientError);
-    app.server = server;
     await new Promise((resolve, reject) => {
       server.once('error', reject);
       server.listen(config.port, config.host, () => {
@@ -192,9 +189,8 @@ export function createApp(config, options = {}) {
    */
   function stop() {
     stopping ??= (async () => {
-      app.checks?.stop();
+      checks?.stop();
       sampler?.stop();
-      const server = app.server;
       if (server) {
         const closed = new Promise((resolve) => server.close(resolve));
         sse?.closeAll();

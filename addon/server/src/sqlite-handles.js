@@ -10,7 +10,7 @@
 const handles = [];
 
 /** @template T @param {T} obj @returns {T} */
-export function hold(obj) {
+function hold(obj) {
   handles.push(obj);
   return obj;
 }

@@ -62,7 +62,5 @@ export function createSseHub({ document, logger, timing = {} }) {
       for (const res of clients) res.end();
       clients.clear();
     },
-
-    size: () => clients.size,
   };
 }

@@ -1,9 +1,9 @@
 // The status document (schema_version 1), assembled from the cached check results and live metrics.
 import { round } from './metrics.js';
 
-export const STATUS_SCHEMA_VERSION = 1;
+const STATUS_SCHEMA_VERSION = 1;
 
-export const EMPTY_HISTORY = Object.freeze({
+const EMPTY_HISTORY = Object.freeze({
   availability_24h_percent: null,
   availability_7d_percent: null,
   memory_growth_mib_per_hour: null,

@@ -4,7 +4,7 @@ import { randomBytes } from 'node:crypto';
 
 export const TOKEN_BCRYPT_COST = 10;
 
-export function generateToken() {
+function generateToken() {
   return randomBytes(32).toString('base64url');
 }
 

@@ -4,7 +4,7 @@ import net from 'node:net';
 import path from 'node:path';
 import { test } from 'node:test';
 import { assertConforms, spec } from '../test-support/openapi.js';
-import { FRONTEND_FIXTURE, request, SERVER_DIR, startApp, waitFor } from '../test-support/harness.js';
+import { FIXTURES, FRONTEND_FIXTURE, request, SERVER_DIR, startApp, waitFor } from '../test-support/harness.js';
 
 const VERSION = JSON.parse(fs.readFileSync(path.join(SERVER_DIR, 'package.json'), 'utf8')).version;
 
@@ -242,4 +242,21 @@ test('the frontend check reads the build stamp', async (t) => {
   const { base, token } = await startApp(t, { env: { HASYNC_FRONTEND_DIR: FRONTEND_FIXTURE } });
   const check = (await request(base, '/api/v1/status', { token })).json.checks.find((c) => c.name === 'frontend');
   assert.deepEqual(check, { name: 'frontend', ok: true, critical: false, message: 'build fixture01' });
+});
+
+test('the container section comes from the cgroup files (v2 fixture: 100 MiB used minus 20 MiB inactive)', async (t) => {
+  const cg = (name) => ({ root: path.join(FIXTURES, 'cgroup', name, 'root'), procCgroup: path.join(FIXTURES, 'cgroup', name, 'proc-self-cgroup'), cpuCount: 2 });
+  const v2 = await startApp(t, { options: { cgroup: cg('v2') } });
+  const doc = (await request(v2.base, '/api/v1/status', { token: v2.token })).json;
+  // The fixture's CPU counter never moves: 0 %, or null while the first window is under 100 ms.
+  assert.ok(doc.container.cpu_percent === 0 || doc.container.cpu_percent === null);
+  assert.deepEqual(
+    { ...doc.container, cpu_percent: 0 },
+    { cgroup: 'v2', memory_used_bytes: 80 * 1024 * 1024, memory_limit_bytes: null, memory_percent: null, cpu_percent: 0 },
+  );
+
+  const none = await startApp(t, { options: { cgroup: cg('none') } });
+  const res = await request(none.base, '/api/v1/status', { token: none.token });
+  assertConforms('/api/v1/status', 'GET', res);
+  assert.deepEqual(res.json.container, { cgroup: 'none', memory_used_bytes: null, memory_limit_bytes: null, memory_percent: null, cpu_percent: null });
 });
