@@ -61,9 +61,9 @@ export function createRouter(ctx) {
       if (verdict === 'unavailable') {
         return sendError(res, 503, 'service_unavailable', `token store unavailable: ${auth.unavailableReason}`);
       }
+      // The failure that reaches the limit is still a 401; the block starts with the next request.
       limiter.fail(addr);
-      const after = limiter.retryAfter(addr);
-      return after ? tooMany(res, after) : sendError(res, 401, 'unauthorized', 'invalid token');
+      return sendError(res, 401, 'unauthorized', 'invalid token');
     });
   };
 

