@@ -3,7 +3,7 @@
 
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
-import { DB_FILE_NAME, SERVER_DIR } from '../../server/src/config.js';
+import { loadConfig, SERVER_DIR } from '../../server/src/config.js';
 import { openDatabase } from '../../server/src/db.js';
 
 const STEP_MS = 10_000;
@@ -16,7 +16,8 @@ const MIB = 1024 * 1024;
  */
 export function seedHistory(dataDir, now = Date.now()) {
   const Database = createRequire(join(SERVER_DIR, 'package.json'))('better-sqlite3');
-  const db = openDatabase(Database, join(dataDir, DB_FILE_NAME));
+  // The server's own config loader says where its database lives in that data dir.
+  const db = openDatabase(Database, loadConfig({ HASYNC_DATA_DIR: dataDir }).dbPath);
   const hour = 3_600_000;
   let written = 0;
   try {
