@@ -33,7 +33,7 @@ from unittest.mock import patch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from bench.lib.report import verdict, write_result
+from bench.lib.report import load_average, verdict, write_result
 
 GOAL_PUSH_S = 3.0
 DEFAULT_SCAN_S = 30
@@ -138,6 +138,7 @@ def main() -> int:
     parser.add_argument("--trials", type=int, default=5)
     parser.add_argument("--scan-interval", type=int, default=10)
     args = parser.parse_args()
+    load = load_average()
     logging.basicConfig(level=logging.CRITICAL)
 
     from devtools.server import ServerProcess, fetch_status, node_binary  # noqa: PLC0415
@@ -183,7 +184,13 @@ Command: `.venv/bin/python bench/detection/run.py --trials {args.trials} --scan-
     write_result(
         "detection",
         markdown,
-        {**figures, "scan_interval_s": scan, "goal_push_s": GOAL_PUSH_S, "pass": ok},
+        {
+            **figures,
+            "scan_interval_s": scan,
+            "goal_push_s": GOAL_PUSH_S,
+            "pass": ok,
+            "load_average_at_start": load,
+        },
     )
     return 0
 

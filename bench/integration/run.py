@@ -32,7 +32,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from bench.lib.report import percentile, verdict, write_result
+from bench.lib.report import load_average, percentile, verdict, write_result
 
 GOAL_MS = 2.0
 WARMUP = 100
@@ -160,6 +160,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--updates", type=int, default=1000)
     args = parser.parse_args()
+    load = load_average()
     logging.basicConfig(level=logging.CRITICAL)
 
     from devtools.server import ServerProcess, fetch_status, node_binary  # noqa: PLC0415
@@ -192,7 +193,11 @@ def main() -> int:
 
 Command: `.venv/bin/python bench/integration/run.py --updates {figures["updates"]}`
 """  # noqa: S608 - Markdown, not SQL
-    write_result("integration", markdown, figures | {"goal_ms": GOAL_MS, "pass": ok})
+    write_result(
+        "integration",
+        markdown,
+        figures | {"goal_ms": GOAL_MS, "pass": ok, "load_average_at_start": load},
+    )
     return 0
 
 

@@ -52,7 +52,6 @@ def machine_info() -> dict[str, str]:
 
     mem_kib = _first_line("/proc/meminfo", "MemTotal")
     ram = f"{int(mem_kib.split()[0]) / 1024 / 1024:.1f} GiB" if mem_kib else "unknown"
-    load = os.getloadavg() if hasattr(os, "getloadavg") else (0.0, 0.0, 0.0)
     return {
         "CPU": _first_line("/proc/cpuinfo", "model name") or platform.processor() or "unknown",
         "Cores": str(os.cpu_count()),
@@ -63,8 +62,12 @@ def machine_info() -> dict[str, str]:
         ),
         "Python": platform.python_version(),
         "Home Assistant": ha_version,
-        "Load average (1/5/15 min) at start": " / ".join(f"{value:.2f}" for value in load),
     }
+
+
+def load_average() -> str:
+    """Return the 1/5/15-minute load average now, for a bench to record at its start."""
+    return " / ".join(f"{value:.2f}" for value in os.getloadavg())
 
 
 def write_result(name: str, markdown: str, figures: dict[str, Any]) -> Path:
@@ -74,7 +77,9 @@ def write_result(name: str, markdown: str, figures: dict[str, Any]) -> Path:
     figures = {"name": name, "measured_at": stamp, **figures}
     (RESULTS / f"{name}.json").write_text(json.dumps(figures, indent=2, default=str) + "\n")
     path = RESULTS / f"{name}.md"
-    path.write_text(f"{markdown.rstrip()}\n\n_Measured {stamp}._\n")
+    load = figures.get("load_average_at_start")
+    note = f"_Measured {stamp}" + (f"; load average at the start {load}" if load else "") + "._"
+    path.write_text(f"{markdown.rstrip()}\n\n{note}\n")
     print(markdown)
     return path
 

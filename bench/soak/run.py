@@ -30,7 +30,7 @@ import aiohttp
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from bench.lib.report import linear_slope, percentile, verdict, write_result
+from bench.lib.report import linear_slope, load_average, percentile, verdict, write_result
 from devtools.server import ServerProcess, fetch_status, node_binary
 
 GOAL_GROWTH_PERCENT = 5.0
@@ -183,6 +183,9 @@ async def soak(server: ServerProcess, minutes: float, rate: float, warmup: float
         "rss_max_mib": max(mib),
         "growth_percent": (last - first) / first * 100,
         "slope_mib_per_hour": linear_slope(hours, mib),
+        "slope_second_half_mib_per_hour": linear_slope(
+            hours[len(hours) // 2 :], mib[len(mib) // 2 :]
+        ),
         "heap_first_mib": heaps[0] / MIB if heaps else None,
         "heap_last_mib": heaps[-1] / MIB if heaps else None,
         "requests": load.sent,
@@ -205,6 +208,7 @@ def main() -> int:
     parser.add_argument("--warmup", type=float, default=60, help="seconds, not judged")
     parser.add_argument("--node", type=int, default=24, choices=(20, 24))
     args = parser.parse_args()
+    load = load_average()
 
     with tempfile.TemporaryDirectory() as tmp:
         server = ServerProcess(Path(tmp) / "data", node=node_binary(args.node))
@@ -236,7 +240,7 @@ after a {args.warmup:g} s warm-up that is not judged. RSS from `/proc/<pid>/stat
 | Metric | Goal | Measured | Result |
 |---|---|---|---|
 | RSS growth (mean of the last 3 samples vs the first 3) | ≤ {GOAL_GROWTH_PERCENT:g} % | {figures["growth_percent"]:+.2f} % ({figures["rss_first_mib"]:.1f} → {figures["rss_last_mib"]:.1f} MiB) | {verdict(ok)} |
-| Leak slope (least squares over {len(figures["samples"])} samples) | | {figures["slope_mib_per_hour"]:+.2f} MiB/h | info |
+| Leak slope (least squares over {len(figures["samples"])} samples; over the second half only) | | {figures["slope_mib_per_hour"]:+.2f} MiB/h; {figures["slope_second_half_mib_per_hour"]:+.2f} MiB/h | info |
 | RSS min / max | | {figures["rss_min_mib"]:.1f} / {figures["rss_max_mib"]:.1f} MiB | info |
 | V8 heap used, first / last sample | | {figures["heap_first_mib"] or 0:.1f} / {figures["heap_last_mib"] or 0:.1f} MiB | info |
 | Requests (achieved rate) | | {figures["requests"]:,} ({figures["achieved_rate_per_s"]:.1f}/s); {statuses}; {figures["errors"]} errors | info |
@@ -257,7 +261,13 @@ Command: `.venv/bin/python bench/soak/run.py --minutes {args.minutes:g} --rate {
     write_result(
         "soak",
         markdown,
-        figures | {"exit_code": code, "goal_growth_percent": GOAL_GROWTH_PERCENT, "pass": ok},
+        figures
+        | {
+            "exit_code": code,
+            "goal_growth_percent": GOAL_GROWTH_PERCENT,
+            "pass": ok,
+            "load_average_at_start": load,
+        },
     )
     return 0
 
