@@ -176,7 +176,7 @@ def _set(path: str, value: Any) -> Callable[[dict[str, Any]], None]:
         (_set("schema_version", 2), "unsupported schema_version 2"),
         (_set("schema_version", "1"), "schema_version: expected a number, got string"),
         (_set("server.version", 1), "server.version: expected a string, got number"),
-        (_set("server.instance_id", None), "server.instance_id: must not be null"),
+        (_set("server.version", None), "server.version: must not be null"),
         (_set("server.uptime_s", KeyError), "server.uptime_s: missing"),
         (_set("node", KeyError), "node: missing"),
         (_set("checks.0.ok", "yes"), "checks[0].ok: expected a boolean, got string"),

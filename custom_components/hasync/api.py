@@ -11,6 +11,10 @@ injects its shared one) and implements the contract in addon/server/API.md:
 Parsing is strict about types (a string where a number belongs is an error, so are NaN and
 infinity) and tolerant of fields it does not know. Values the server reports as ``null``
 stay ``None``: "not measured" is never turned into 0.
+
+Whatever the server sends, the client raises only ``HAsyncError`` subclasses (or returns a valid
+document), and its error messages are one short line: they quote the server's values in
+excerpts, never carry control characters, and never contain the token.
 """
 
 import asyncio
@@ -43,6 +47,17 @@ MAX_EVENT_BYTES: Final = 1 << 20
 DEFAULT_TIMEOUT: Final = 10.0
 DEFAULT_IDLE_TIMEOUT: Final = 75.0
 """The server sends a document at least every 30 s; silence this long means a dead stream."""
+MAX_SAFE_INTEGER: Final = 2**53 - 1
+"""Largest integer a JavaScript number holds exactly; the server cannot mean a larger one."""
+MAX_NAME_LENGTH: Final = 255
+"""Longest version, instance id or check name: versions become entity states (255 at most)."""
+MAX_RETRY_AFTER: Final = 300.0
+"""Longest wait a 429 can impose, in seconds (the server blocks an address for 60 s)."""
+MAX_REASON_LENGTH: Final = 200
+"""Longest excerpt of an error body quoted in an error message."""
+NATIVE_MODULE_NAMES: Final = ("bcrypt", "better-sqlite3")
+"""The native modules of schema version 1, validated strictly; other names are best effort."""
+REDACTED: Final = "**REDACTED**"
 
 
 # --------------------------------------------------------------------------------------
@@ -99,7 +114,8 @@ class ServerInfo:
     """Identity of the server process."""
 
     version: str
-    instance_id: str
+    instance_id: str | None
+    """None while the server's database is unavailable (the id is stored there)."""
     started_at: datetime
     uptime_s: float
 
@@ -213,7 +229,7 @@ class StatusDocument:
         version = doc.req_int("schema_version")
         if version != SCHEMA_VERSION:
             raise HAsyncInvalidResponseError(
-                f"unsupported schema_version {version}: this integration understands "
+                f"unsupported schema_version {_excerpt(version)}: this integration understands "
                 f"version {SCHEMA_VERSION}; update the integration or the add-on so they match"
             )
         server = doc.req_object("server")
@@ -222,7 +238,7 @@ class StatusDocument:
             overall = OverallStatus(status)
         except ValueError:
             raise HAsyncInvalidResponseError(
-                f"status: unknown value {status!r} (expected ok, degraded or error)"
+                f"status: unknown value {_excerpt(status)} (expected ok, degraded or error)"
             ) from None
         node = doc.req_object("node")
         process = doc.req_object("process")
@@ -230,19 +246,19 @@ class StatusDocument:
         database = doc.req_object("database")
         frontend = doc.req_object("frontend")
         history = doc.req_object("history")
-        modules = doc.req_object("native_modules")
+        modules = _native_modules(doc.req_object("native_modules"))
         return cls(
             schema_version=version,
             server=ServerInfo(
-                version=server.req_str("version"),
-                instance_id=server.req_str("instance_id"),
+                version=server.req_name("version"),
+                instance_id=server.opt_name("instance_id"),
                 started_at=server.req_datetime("started_at"),
-                uptime_s=server.req_float("uptime_s"),
+                uptime_s=server.req_float("uptime_s", _COUNT),
             ),
             status=overall,
             checks=tuple(
                 Check(
-                    name=check.req_str("name"),
+                    name=check.req_name("name"),
                     ok=check.req_bool("ok"),
                     critical=check.req_bool("critical"),
                     message=check.req_str("message"),
@@ -250,39 +266,30 @@ class StatusDocument:
                 for check in doc.req_object_list("checks")
             ),
             node=NodeInfo(
-                version=node.req_str("version"),
+                version=node.req_name("version"),
                 major=node.req_int("major"),
                 min_major=node.req_int("min_major"),
                 supported=node.req_bool("supported"),
             ),
-            native_modules={
-                name: NativeModule(
-                    loaded=module.req_bool("loaded"),
-                    version=module.opt_str("version"),
-                    self_test_ok=module.opt_bool("self_test_ok"),
-                    error=module.opt_str("error"),
-                    checked_at=module.opt_datetime("checked_at"),
-                )
-                for name, module in modules.objects()
-            },
+            native_modules=modules,
             process=ProcessStats(
-                rss_bytes=process.opt_int("rss_bytes"),
-                heap_used_bytes=process.opt_int("heap_used_bytes"),
-                heap_total_bytes=process.opt_int("heap_total_bytes"),
-                cpu_percent=process.opt_float("cpu_percent"),
-                event_loop_delay_p99_ms=process.opt_float("event_loop_delay_p99_ms"),
+                rss_bytes=process.opt_int("rss_bytes", _COUNT),
+                heap_used_bytes=process.opt_int("heap_used_bytes", _COUNT),
+                heap_total_bytes=process.opt_int("heap_total_bytes", _COUNT),
+                cpu_percent=process.opt_float("cpu_percent", _PERCENT),
+                event_loop_delay_p99_ms=process.opt_float("event_loop_delay_p99_ms", _COUNT),
             ),
             container=ContainerStats(
                 cgroup=container.opt_str("cgroup"),
-                memory_used_bytes=container.opt_int("memory_used_bytes"),
-                memory_limit_bytes=container.opt_int("memory_limit_bytes"),
-                memory_percent=container.opt_float("memory_percent"),
-                cpu_percent=container.opt_float("cpu_percent"),
+                memory_used_bytes=container.opt_int("memory_used_bytes", _COUNT),
+                memory_limit_bytes=container.opt_int("memory_limit_bytes", _COUNT),
+                memory_percent=container.opt_float("memory_percent", _COUNT),
+                cpu_percent=container.opt_float("cpu_percent", _PERCENT),
             ),
             database=DatabaseInfo(
                 ok=database.req_bool("ok"),
                 path=database.opt_str("path"),
-                size_bytes=database.opt_int("size_bytes"),
+                size_bytes=database.opt_int("size_bytes", _COUNT),
                 journal_mode=database.opt_str("journal_mode"),
                 integrity=database.opt_str("integrity"),
                 integrity_checked_at=database.opt_datetime("integrity_checked_at"),
@@ -294,11 +301,11 @@ class StatusDocument:
                 built_at=frontend.opt_datetime("built_at"),
             ),
             history=HistoryStats(
-                availability_24h_percent=history.opt_float("availability_24h_percent"),
-                availability_7d_percent=history.opt_float("availability_7d_percent"),
+                availability_24h_percent=history.opt_float("availability_24h_percent", _PERCENT),
+                availability_7d_percent=history.opt_float("availability_7d_percent", _PERCENT),
                 memory_growth_mib_per_hour=history.opt_float("memory_growth_mib_per_hour"),
-                growth_window_hours=history.opt_float("growth_window_hours"),
-                samples=history.opt_int("samples"),
+                growth_window_hours=history.opt_float("growth_window_hours", (0, 24)),
+                samples=history.opt_int("samples", _COUNT),
             ),
         )
 
@@ -325,6 +332,70 @@ def _type_name(value: Any) -> str:
     }.get(type(value), type(value).__name__)
 
 
+def _excerpt(value: Any, limit: int = 40) -> str:
+    """Quote a value the server sent, shortened: error messages stay one short line."""
+    text = repr(value)
+    return text if len(text) <= limit else f"{text[: limit - 1]}…"
+
+
+def _one_line(text: str, limit: int = MAX_REASON_LENGTH) -> str:
+    """Return ``text`` as one line of printable characters, at most ``limit`` long."""
+    printable = "".join(char if char.isprintable() else " " for char in text[: limit * 4])
+    line = " ".join(printable.split())
+    return line if len(line) <= limit else f"{line[: limit - 1]}…"
+
+
+type _Bounds = tuple[float | None, float | None]
+"""Inclusive minimum and maximum of a number (None: unbounded), as the schema gives them."""
+_ANY: Final[_Bounds] = (None, None)
+_COUNT: Final[_Bounds] = (0, None)
+"""Bytes, samples, durations: never negative."""
+_PERCENT: Final[_Bounds] = (0, 100)
+"""Shares of a capacity (CPU, availability); the server clamps them."""
+
+
+def _range_text(bounds: _Bounds) -> str:
+    minimum, maximum = bounds
+    if maximum is None:
+        return f"at least {minimum:g}"
+    return f"{minimum:g} to {maximum:g}"
+
+
+_MODULE_NAME = re.compile(r"[A-Za-z0-9@/._-]{1,64}")
+
+
+def _native_module(module: _Object) -> NativeModule:
+    return NativeModule(
+        loaded=module.req_bool("loaded"),
+        version=module.opt_str("version"),
+        self_test_ok=module.opt_bool("self_test_ok"),
+        error=module.opt_str("error"),
+        checked_at=module.opt_datetime("checked_at"),
+    )
+
+
+def _native_modules(modules: _Object) -> dict[str, NativeModule]:
+    """Validate the modules of schema version 1 strictly; take others only if they are valid.
+
+    A newer server may report more modules, and the rules judge every module reported. A
+    module of another name counts only when its name looks like a package name and its entry
+    is a valid module object; anything else there is an unknown field and ignored.
+    """
+    parsed: dict[str, NativeModule] = {}
+    for name, value in modules.items():
+        where = modules.where(name)
+        if name in NATIVE_MODULE_NAMES:
+            parsed[name] = _native_module(_Object(value, where))
+            continue
+        if not _MODULE_NAME.fullmatch(name):
+            continue
+        try:
+            parsed[name] = _native_module(_Object(value, where))
+        except HAsyncInvalidResponseError as err:
+            _LOGGER.debug("Ignoring the unknown native module %s: %s", name, err)
+    return parsed
+
+
 class _Object:
     """A JSON object being validated; every accessor names the path of a bad value."""
 
@@ -338,33 +409,35 @@ class _Object:
         self._data: dict[str, Any] = data
         self._path = path
 
-    def _where(self, key: str) -> str:
+    def where(self, key: str) -> str:
+        """Return the path of a member, for error messages."""
         return f"{self._path}.{key}" if self._path else key
+
+    def items(self) -> list[tuple[str, Any]]:
+        """Return the members."""
+        return list(self._data.items())
 
     def _wrong(self, key: str, expected: str, value: Any) -> HAsyncInvalidResponseError:
         return HAsyncInvalidResponseError(
-            f"{self._where(key)}: expected {expected}, got {_type_name(value)}"
+            f"{self.where(key)}: expected {expected}, got {_type_name(value)}"
         )
 
     def _required(self, key: str) -> Any:
         if key not in self._data:
-            raise HAsyncInvalidResponseError(f"{self._where(key)}: missing")
+            raise HAsyncInvalidResponseError(f"{self.where(key)}: missing")
         value = self._data[key]
         if value is None:
-            raise HAsyncInvalidResponseError(f"{self._where(key)}: must not be null")
+            raise HAsyncInvalidResponseError(f"{self.where(key)}: must not be null")
         return value
 
     def req_object(self, key: str) -> _Object:
-        return _Object(self._required(key), self._where(key))
+        return _Object(self._required(key), self.where(key))
 
     def req_object_list(self, key: str) -> list[_Object]:
         value = self._required(key)
         if not isinstance(value, list):
             raise self._wrong(key, "an array", value)
-        return [_Object(item, f"{self._where(key)}[{index}]") for index, item in enumerate(value)]
-
-    def objects(self) -> list[tuple[str, _Object]]:
-        return [(key, _Object(value, self._where(key))) for key, value in self._data.items()]
+        return [_Object(item, f"{self.where(key)}[{index}]") for index, item in enumerate(value)]
 
     def req_str(self, key: str) -> str:
         return self._str(key, self._required(key))
@@ -376,7 +449,32 @@ class _Object:
     def _str(self, key: str, value: Any) -> str:
         if not isinstance(value, str):
             raise self._wrong(key, "a string", value)
+        if not value.isascii():
+            try:
+                value.encode()
+            except UnicodeEncodeError:
+                # A lone surrogate (\ud800 in JSON): no text, and Home Assistant's JSON
+                # encoder (states, diagnostics, the recorder) would fail on it later.
+                raise HAsyncInvalidResponseError(
+                    f"{self.where(key)}: not valid Unicode text"
+                ) from None
         return value
+
+    def req_name(self, key: str) -> str:
+        return self._name(key, self._required(key))
+
+    def opt_name(self, key: str) -> str | None:
+        value = self._data.get(key)
+        return None if value is None else self._name(key, value)
+
+    def _name(self, key: str, value: Any) -> str:
+        """Validate a short string: a version, id or name (they become states, ids, attributes)."""
+        text = self._str(key, value)
+        if len(text) > MAX_NAME_LENGTH:
+            raise HAsyncInvalidResponseError(
+                f"{self.where(key)}: longer than {MAX_NAME_LENGTH} characters"
+            )
+        return text
 
     def req_bool(self, key: str) -> bool:
         return self._bool(key, self._required(key))
@@ -390,32 +488,45 @@ class _Object:
             raise self._wrong(key, "a boolean", value)
         return value
 
-    def req_float(self, key: str) -> float:
-        return self._float(key, self._required(key))
+    def req_float(self, key: str, bounds: _Bounds = _ANY) -> float:
+        return self._float(key, self._required(key), bounds)
 
-    def opt_float(self, key: str) -> float | None:
+    def opt_float(self, key: str, bounds: _Bounds = _ANY) -> float | None:
         value = self._data.get(key)
-        return None if value is None else self._float(key, value)
+        return None if value is None else self._float(key, value, bounds)
 
-    def _float(self, key: str, value: Any) -> float:
+    def _float(self, key: str, value: Any, bounds: _Bounds = _ANY) -> float:
         if isinstance(value, bool) or not isinstance(value, int | float):
             raise self._wrong(key, "a number", value)
-        if not math.isfinite(value):
-            raise HAsyncInvalidResponseError(f"{self._where(key)}: not a finite number")
-        return float(value)
+        try:
+            number = float(value)
+        except OverflowError:
+            number = math.inf  # an integer beyond the largest double
+        if not math.isfinite(number):
+            raise HAsyncInvalidResponseError(f"{self.where(key)}: not a finite number")
+        minimum, maximum = bounds
+        if (minimum is not None and number < minimum) or (maximum is not None and number > maximum):
+            raise HAsyncInvalidResponseError(
+                f"{self.where(key)}: {_excerpt(value)} is out of range ({_range_text(bounds)})"
+            )
+        return number
 
-    def req_int(self, key: str) -> int:
-        return self._int(key, self._required(key))
+    def req_int(self, key: str, bounds: _Bounds = _ANY) -> int:
+        return self._int(key, self._required(key), bounds)
 
-    def opt_int(self, key: str) -> int | None:
+    def opt_int(self, key: str, bounds: _Bounds = _ANY) -> int | None:
         value = self._data.get(key)
-        return None if value is None else self._int(key, value)
+        return None if value is None else self._int(key, value, bounds)
 
-    def _int(self, key: str, value: Any) -> int:
+    def _int(self, key: str, value: Any, bounds: _Bounds = _ANY) -> int:
         # JavaScript has one number type: 5 and 5.0 are the same value there.
-        number = self._float(key, value)
+        number = self._float(key, value, bounds)
         if not number.is_integer():
             raise self._wrong(key, "an integer", value)
+        if abs(value) > MAX_SAFE_INTEGER:
+            raise HAsyncInvalidResponseError(
+                f"{self.where(key)}: beyond the integers a JavaScript number holds exactly"
+            )
         return value if isinstance(value, int) else int(number)
 
     def req_datetime(self, key: str) -> datetime:
@@ -431,11 +542,16 @@ class _Object:
             parsed = datetime.fromisoformat(text)
         except ValueError:
             raise HAsyncInvalidResponseError(
-                f"{self._where(key)}: not an ISO-8601 time: {text[:40]!r}"
+                f"{self.where(key)}: not an ISO-8601 time: {_excerpt(text)}"
             ) from None
         if parsed.tzinfo is None:
-            raise HAsyncInvalidResponseError(f"{self._where(key)}: time without a time zone")
-        return parsed.astimezone(UTC)
+            raise HAsyncInvalidResponseError(f"{self.where(key)}: time without a time zone")
+        try:
+            return parsed.astimezone(UTC)
+        except OverflowError:  # 0001-01-01T00:00+05:00 is in year 0 in UTC
+            raise HAsyncInvalidResponseError(
+                f"{self.where(key)}: outside the years 1 to 9999 in UTC"
+            ) from None
 
 
 def _reject_constant(name: str) -> Any:
@@ -447,7 +563,11 @@ def parse_json(body: bytes | str) -> Any:
     try:
         return json.loads(body, parse_constant=_reject_constant)
     except ValueError as err:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
-        raise HAsyncInvalidResponseError(f"the body is not valid JSON: {err}") from None
+        raise HAsyncInvalidResponseError(
+            f"the body is not valid JSON: {_one_line(str(err))}"
+        ) from None
+    except RecursionError:
+        raise HAsyncInvalidResponseError("the body is not valid JSON: nested too deeply") from None
 
 
 def parse_status(body: bytes | str) -> StatusDocument:
@@ -463,23 +583,34 @@ def _error_details(body: bytes) -> tuple[str, dict[str, Any]]:
     """Return the reason text of an error body and the body as an object (or empty)."""
     try:
         data = json.loads(body)
-    except ValueError:
+    except ValueError, RecursionError:
         data = None
     if isinstance(data, dict):
         reason = data.get("reason") or data.get("error")
-        if isinstance(reason, str) and reason:
-            return reason[:200], data
+        if isinstance(reason, str) and (line := _one_line(reason)):
+            return line, data
         return "no reason given", data
-    text = body.decode("utf-8", "replace").strip()
-    return (text[:200] or "empty body"), {}
+    text = _one_line(body[: MAX_REASON_LENGTH * 4].decode("utf-8", "replace"))
+    return (text or "empty body"), {}
 
 
 def _retry_after(headers: Mapping[str, str], data: Mapping[str, Any]) -> float | None:
+    """Return the delay a 429 asks for, between 0 and MAX_RETRY_AFTER seconds, if it gives one."""
     value = data.get("retry_after_s")
-    if isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value):
-        return max(0.0, float(value))
-    header = headers.get("Retry-After", "")
-    return float(header) if header.isdigit() else None
+    seconds: float | None = None
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        try:
+            seconds = float(value)
+        except OverflowError:
+            seconds = math.inf
+        if math.isnan(seconds):
+            seconds = None
+    if seconds is None:
+        header = headers.get("Retry-After", "").strip()
+        # Delta-seconds only: ASCII digits (str.isdigit also takes "²" and other scripts).
+        if header.isascii() and header.isdigit():
+            seconds = float(header) if len(header) < 10 else math.inf
+    return None if seconds is None else min(max(0.0, seconds), MAX_RETRY_AFTER)
 
 
 def _raise_for_status(status: int, headers: Mapping[str, str], body: bytes) -> None:
@@ -541,8 +672,19 @@ class HAsyncClient:
     def _headers(self, accept: str) -> dict[str, str]:
         return {"Authorization": f"Bearer {self._token}", "Accept": accept}
 
+    def redact(self, text: str) -> str:
+        """Return ``text`` without the token (a server or a proxy may echo it back)."""
+        return text.replace(self._token, REDACTED) if self._token else text
+
     async def status(self) -> StatusDocument:
         """Fetch and validate the status document."""
+        try:
+            return await self._status()
+        except HAsyncError as err:
+            _redact_error(err, self.redact)
+            raise
+
+    async def _status(self) -> StatusDocument:
         url = self._url(STATUS_PATH)
         try:
             async with (
@@ -556,7 +698,7 @@ class HAsyncClient:
         except TimeoutError as err:
             raise HAsyncTimeoutError(f"no answer within {self.request_timeout:g} seconds") from err
         except aiohttp.ClientError as err:
-            raise HAsyncConnectionError(str(err) or type(err).__name__) from err
+            raise HAsyncConnectionError(_one_line(str(err)) or type(err).__name__) from err
         _raise_for_status(status, headers, body)
         return parse_status(body)
 
@@ -568,7 +710,13 @@ class HAsyncClient:
             self._headers("text/event-stream"),
             connect_timeout=self.request_timeout,
             idle_timeout=idle_timeout,
+            redact=self.redact,
         )
+
+
+def _redact_error(err: HAsyncError, redact: Callable[[str], str]) -> None:
+    """Remove the token from the message of an error, in place."""
+    err.args = tuple(redact(arg) if isinstance(arg, str) else arg for arg in err.args)
 
 
 # --------------------------------------------------------------------------------------
@@ -599,7 +747,9 @@ class SSEDecoder:
         """Start with empty buffers."""
         self._decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
         self._max_size = max_size
-        self._buffer = ""
+        self._pending: list[str] = []
+        """The start of an unfinished line, in the pieces it arrived in."""
+        self._pending_size = 0
         self._skip_lf = False
         self._started = False
         self._event = ""
@@ -607,9 +757,34 @@ class SSEDecoder:
         self._data_size = 0
         self.last_event_id: str | None = None
         self.retry_ms: int | None = None
+        self._error: HAsyncInvalidResponseError | None = None
+
+    def raise_for_error(self) -> None:
+        """Raise the error that ended the stream, if one did."""
+        if self._error is not None:
+            raise self._error
 
     def feed(self, chunk: bytes) -> list[SSEEvent]:
-        """Decode a chunk; return the events it completed."""
+        """Decode a chunk; return the events it completed.
+
+        Only the new text is scanned, and an unfinished line is joined once it ends: a line
+        trickling in by small chunks costs linear time, not quadratic.
+
+        A line or an event's data over the size limit ends the stream: the events completed
+        before it are returned, and this call (if it completed none) or the next raises
+        HAsyncInvalidResponseError. So how the bytes are split never changes the outcome.
+        """
+        self.raise_for_error()
+        events: list[SSEEvent] = []
+        try:
+            self._feed(chunk, events)
+        except HAsyncInvalidResponseError as err:
+            self._error = err
+            if not events:
+                raise
+        return events
+
+    def _feed(self, chunk: bytes, events: list[SSEEvent]) -> None:
         text = self._decoder.decode(chunk)
         if not self._started and text:
             self._started = True
@@ -617,19 +792,24 @@ class SSEDecoder:
         if self._skip_lf and text:
             self._skip_lf = False
             text = text.removeprefix("\n")
-        buffer = self._buffer + text
-        events: list[SSEEvent] = []
         position = 0
-        for match in _LINE_END.finditer(buffer):
-            if (event := self._line(buffer[position : match.start()])) is not None:
+        for match in _LINE_END.finditer(text):
+            line = text[position : match.start()]
+            if self._pending:
+                line = "".join((*self._pending, line))
+                self._pending, self._pending_size = [], 0
+            if len(line) > self._max_size:
+                raise HAsyncInvalidResponseError("an event stream line exceeds the size limit")
+            if (event := self._line(line)) is not None:
                 events.append(event)
             position = match.end()
-            if match.group() == "\r" and position == len(buffer):
+            if match.group() == "\r" and position == len(text):
                 self._skip_lf = True  # the LF of a CRLF may open the next chunk
-        self._buffer = buffer[position:]
-        if len(self._buffer) > self._max_size:
-            raise HAsyncInvalidResponseError("an event stream line exceeds the size limit")
-        return events
+        if position < len(text):
+            self._pending.append(text[position:])
+            self._pending_size += len(text) - position
+            if self._pending_size > self._max_size:
+                raise HAsyncInvalidResponseError("an event stream line exceeds the size limit")
 
     def _line(self, line: str) -> SSEEvent | None:
         if not line:
@@ -649,7 +829,7 @@ class SSEDecoder:
         elif name == "id":
             if "\0" not in value:
                 self.last_event_id = value
-        elif name == "retry" and value.isascii() and value.isdigit():
+        elif name == "retry" and value.isascii() and value.isdigit() and len(value) <= 10:
             self.retry_ms = int(value)
         return None
 
@@ -680,19 +860,29 @@ class HAsyncEventStream:
         *,
         connect_timeout: float,
         idle_timeout: float,
+        redact: Callable[[str], str] = str,
     ) -> None:
-        """Prepare the request; ``async with`` opens it."""
+        """Prepare the request; ``async with`` opens it; ``redact`` cleans error messages."""
         self._session = session
         self._url = url
         self._request_headers = headers
         self._connect_timeout = connect_timeout
         self._idle_timeout = idle_timeout
+        self._redact = redact
         self._response: aiohttp.ClientResponse | None = None
         self.decoder = SSEDecoder()
         self._pending: deque[SSEEvent] = deque()
 
     async def __aenter__(self) -> Self:
         """Connect; raise the client's errors if the server does not open a stream."""
+        try:
+            await self._open()
+        except HAsyncError as err:
+            _redact_error(err, self._redact)
+            raise
+        return self
+
+    async def _open(self) -> None:
         try:
             async with asyncio.timeout(self._connect_timeout):
                 response = await self._session.get(
@@ -713,9 +903,8 @@ class HAsyncEventStream:
                 f"the event stream did not open within {self._connect_timeout:g} seconds"
             ) from err
         except aiohttp.ClientError as err:
-            raise HAsyncConnectionError(str(err) or type(err).__name__) from err
+            raise HAsyncConnectionError(_one_line(str(err)) or type(err).__name__) from err
         self._response = response
-        return self
 
     async def __aexit__(
         self,
@@ -733,6 +922,7 @@ class HAsyncEventStream:
         if self._response is None:
             raise RuntimeError("the event stream is not open")
         while not self._pending:
+            self.decoder.raise_for_error()
             try:
                 async with asyncio.timeout(self._idle_timeout):
                     chunk = await self._response.content.readany()
@@ -741,7 +931,8 @@ class HAsyncEventStream:
                     f"no data on the event stream for {self._idle_timeout:g} seconds"
                 ) from err
             except aiohttp.ClientError as err:
-                raise HAsyncConnectionError(str(err) or type(err).__name__) from err
+                message = self._redact(_one_line(str(err)))
+                raise HAsyncConnectionError(message or type(err).__name__) from err
             if not chunk:
                 return None
             self._pending.extend(self.decoder.feed(chunk))
@@ -878,7 +1069,9 @@ class HAsyncEventListener:
             document = parse_status(event.data)
         except HAsyncInvalidResponseError as err:
             self.state.invalid_events += 1
-            _LOGGER.debug("Skipping an invalid pushed status document: %s", err)
+            _LOGGER.debug(
+                "Skipping an invalid pushed status document: %s", self._client.redact(str(err))
+            )
             return
         self._delivered = True
         try:

@@ -145,13 +145,19 @@ class HAsyncConfigFlow(ConfigFlow, domain=DOMAIN):
             url, token, async_get_clientsession(self.hass), request_timeout=REQUEST_TIMEOUT
         )
         try:
-            return await client.status()
+            document = await client.status()
         except HAsyncError as err:
             LOGGER.debug("Checking the HAsync server failed: %s", err)
             errors["base"] = _error_key(err)
         except Exception:  # noqa: BLE001 - a config flow must show an error, not crash
             LOGGER.exception("Unexpected error while checking the HAsync server")
             errors["base"] = "unknown"
+        else:
+            if document.server.instance_id is not None:
+                return document
+            # Without its database the server cannot tell which instance it is.
+            LOGGER.debug("The HAsync server reports no instance id: its database is unavailable")
+            errors["base"] = "service_unavailable"
         return None
 
     @override

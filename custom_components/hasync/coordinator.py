@@ -157,11 +157,11 @@ class HAsyncDataUpdateCoordinator(DataUpdateCoordinator[StatusDocument]):
             self._record_failure(err)
             raise self._translate(err) from err
         elapsed_ms = (time.monotonic() - started) * 1000
-        if document.server.instance_id != self.instance_id:
+        if not self._is_ours(document):
             error = UpdateFailed(
                 translation_domain=DOMAIN,
                 translation_key="instance_mismatch",
-                translation_placeholders={"instance_id": document.server.instance_id},
+                translation_placeholders={"instance_id": str(document.server.instance_id)},
             )
             self._record_failure(error)
             raise error
@@ -171,6 +171,16 @@ class HAsyncDataUpdateCoordinator(DataUpdateCoordinator[StatusDocument]):
         # The server answers again: do not let a push backoff delay the next stream.
         self.listener.reconnect_now()
         return document
+
+    def _is_ours(self, document: StatusDocument) -> bool:
+        """Return whether the document comes from this entry's server instance.
+
+        A server whose database is unavailable cannot tell its instance id (null). Its
+        document is taken: the server accepted this entry's token, and the document is what
+        reports the database problem (as a repair) instead of an outage.
+        """
+        instance_id = document.server.instance_id
+        return instance_id is None or instance_id == self.instance_id
 
     def _translate(self, err: HAsyncError) -> Exception:
         """Turn a client error into the translated error Home Assistant logs and shows."""
@@ -201,7 +211,7 @@ class HAsyncDataUpdateCoordinator(DataUpdateCoordinator[StatusDocument]):
         it the response time and the check of the token (the server keeps a stream open
         after its token is rotated; only a poll then sees the 401 that starts reauth).
         """
-        if document.server.instance_id != self.instance_id:
+        if not self._is_ours(document):
             LOGGER.debug("Ignoring a pushed document of another instance")
             return
         recovered = not self.last_update_success

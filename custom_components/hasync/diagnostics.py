@@ -22,13 +22,26 @@ def _scrub(text: str | None, secrets: list[str]) -> str | None:
     return text
 
 
+def _scrub_all(value: Any, secrets: list[str]) -> Any:
+    """Scrub every string in a structure (the server may echo a secret in any text field)."""
+    if isinstance(value, str):
+        return _scrub(value, secrets)
+    if isinstance(value, dict):
+        return {key: _scrub_all(item, secrets) for key, item in value.items()}
+    if isinstance(value, tuple):
+        return tuple(_scrub_all(item, secrets) for item in value)
+    if isinstance(value, list):
+        return [_scrub_all(item, secrets) for item in value]
+    return value
+
+
 async def async_get_config_entry_diagnostics(
     hass: HomeAssistant, entry: HAsyncConfigEntry
 ) -> dict[str, Any]:
     """Return the entry (token and address redacted), the last document and the statistics."""
     coordinator = entry.runtime_data
     url = URL(entry.data[CONF_URL])
-    secrets = [entry.data[CONF_TOKEN], str(url), *([url.host] if url.host else [])]
+    secrets = [secret for secret in (entry.data[CONF_TOKEN], str(url), url.host) if secret]
     listener = coordinator.listener.state
     samples = coordinator.samples
     return {
@@ -57,5 +70,5 @@ async def async_get_config_entry_diagnostics(
             **asdict(listener),
             "last_error": _scrub(listener.last_error, secrets),
         },
-        "status": asdict(coordinator.data) if coordinator.data else None,
+        "status": _scrub_all(asdict(coordinator.data), secrets) if coordinator.data else None,
     }

@@ -1,0 +1,1 @@
+"""Fuzzing of the HAsync integration: documents, HTTP answers and event streams."""
