@@ -48,12 +48,14 @@ if (!command || extra.length > 0) {
 }
 await command();
 
-/** Config from the environment, with a writable data dir; exit 2 naming the variable otherwise. */
+/**
+ * Config from the environment, with a writable data dir; exit 2 naming the variable otherwise.
+ * @returns {[import('../src/config.js').Config, string|null]} the config and a warning (a full disk)
+ */
 function configOrExit() {
   try {
     const config = loadConfig(process.env);
-    ensureDataDir(config.dataDir);
-    return config;
+    return [config, ensureDataDir(config.dataDir)];
   } catch (err) {
     if (!(err instanceof ConfigError)) throw err;
     process.stderr.write(`hasync: configuration error: ${err.message}\n`);
@@ -62,8 +64,9 @@ function configOrExit() {
 }
 
 async function serve() {
-  const config = configOrExit();
+  const [config, diskWarning] = configOrExit();
   const logger = createLogger({ level: config.logLevel });
+  if (diskWarning) logger.warning(diskWarning);
   // A monitoring server that dies takes the report of what went wrong with it; log and keep serving.
   process.on('uncaughtException', (err) => logger.error(`uncaught exception: ${errorText(err)}`));
   process.on('unhandledRejection', (err) => logger.error(`unhandled rejection: ${errorText(err)}`));
@@ -111,7 +114,7 @@ async function verifyNativeCommand() {
 }
 
 async function rotateTokenCommand() {
-  const config = configOrExit();
+  const [config] = configOrExit();
   const logger = createLogger({ level: config.logLevel });
   const native = loadNativeModules();
   const sqlite = native['better-sqlite3'];

@@ -1,8 +1,10 @@
 // Bearer token verification. Two sources: HASYNC_TOKEN (compared as SHA-256 digests in constant
 // time) or the bcrypt hash stored in SQLite. bcrypt results are cached per SHA-256 of the presented
-// token for a few seconds, so bcrypt does not run per request under load and the cache key reveals
-// nothing; the stored token's generation is re-read at most once a second so a rotation by another
-// process takes effect quickly.
+// token for a few seconds, so bcrypt does not run per request under load and the cache never holds
+// a token. The stored token (one row by primary key: microseconds) is re-read at most once a second,
+// on requests and on a timer: when rotate-token has replaced it, the cache is dropped and the watcher
+// is told, so event streams opened with the old token end within about a second and their clients
+// re-authenticate.
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { errorText } from './logger.js';
 
@@ -10,13 +12,18 @@ export const DEFAULT_AUTH_TIMING = { cacheTtlMs: 5000, generationCheckMs: 1000 }
 const MAX_CACHED = 1000;
 
 const sha256 = (s) => createHash('sha256').update(s).digest();
+/** The cache key of a presented token: its SHA-256, base64. */
+const keyOf = (presented) => sha256(presented).toString('base64');
 
 /**
  * @typedef {'valid'|'invalid'|'unavailable'} Verdict
+ * @typedef {{verdict: Verdict, generation: number|null}} Grant  generation: of the stored token that
+ *   was checked (null for HASYNC_TOKEN, which cannot change while the server runs)
+ * @typedef {{readToken(): {hash: string, generation: number}|null}} TokenStore
  *
  * @param {object} deps
  * @param {string|null} deps.envToken
- * @param {{readToken(): {hash: string, generation: number}|null}|null} deps.store  null: no token store
+ * @param {TokenStore|null} deps.store  null: no token store
  * @param {string|null} deps.unavailableReason  why there is no token store
  * @param {ReturnType<typeof import('./hasher.js').createHasher>} deps.hasher
  * @param {import('./logger.js').Logger} deps.logger
@@ -28,10 +35,22 @@ export function createAuthenticator({ envToken, store, unavailableReason, hasher
 
   if (envToken !== null) {
     const expected = sha256(envToken);
+    /** @returns {Promise<Grant>} */
+    const check = async (presented) => ({
+      // Equal-length digests: the comparison time depends on neither the token's length nor its content.
+      verdict: timingSafeEqual(sha256(presented), expected) ? 'valid' : 'invalid',
+      generation: null,
+    });
     return {
       unavailableReason: null,
+      keyOf,
+      check,
       /** @returns {Promise<Verdict>} */
-      verify: async (presented) => (timingSafeEqual(sha256(presented), expected) ? 'valid' : 'invalid'),
+      verify: async (presented) => (await check(presented)).verdict,
+      generation: () => null,
+      cachedKeys: () => [],
+      watch() {},
+      stop() {},
     };
   }
 
@@ -40,14 +59,25 @@ export function createAuthenticator({ envToken, store, unavailableReason, hasher
   let readAt = -Infinity;
   /** @type {Map<string, {ok: Promise<boolean>, expires: number, generation: number}>} */
   const cache = new Map();
+  /** @type {((generation: number|null) => void)|null} */
+  let onRotation = null;
+  let timer = null;
 
-  const current = () => {
-    if (now() - readAt < generationCheckMs) return record;
+  /** The stored token record, re-read when older than generationCheckMs (or when forced). */
+  const current = (force = false) => {
+    if (!force && now() - readAt < generationCheckMs) return record;
+    const firstRead = readAt === -Infinity;
     readAt = now();
     try {
       const next = store.readToken();
-      if (next?.generation !== record?.generation || next?.hash !== record?.hash) cache.clear();
-      record = next;
+      if (next?.generation !== record?.generation || next?.hash !== record?.hash) {
+        cache.clear();
+        record = next;
+        if (!firstRead) {
+          logger.info(`API token replaced (generation ${next?.generation ?? 'none'}); the previous one is no longer accepted`);
+          onRotation?.(record?.generation ?? null);
+        }
+      }
     } catch (err) {
       // Keep verifying against the last hash read; the database check reports the failure.
       logger.debug(`token store read failed: ${errorText(err)}`);
@@ -55,14 +85,13 @@ export function createAuthenticator({ envToken, store, unavailableReason, hasher
     return record;
   };
 
-  return {
-    unavailableReason: store ? null : unavailableReason,
-    /** @returns {Promise<Verdict>} */
-    async verify(presented) {
-      if (!store) return 'unavailable';
+  /** @returns {Promise<Grant>} */
+  async function check(presented, key = keyOf(presented)) {
+    if (!store) return { verdict: 'unavailable', generation: null };
+    // A rotation noticed while bcrypt ran makes the answer stale: check against the new record.
+    for (;;) {
       const rec = current();
-      if (!rec) return 'invalid';
-      const key = sha256(presented).toString('base64');
+      if (!rec) return { verdict: 'invalid', generation: null };
       let hit = cache.get(key);
       if (!hit || hit.expires <= now() || hit.generation !== rec.generation) {
         // Concurrent requests with the same token share one bcrypt run.
@@ -81,7 +110,37 @@ export function createAuthenticator({ envToken, store, unavailableReason, hasher
         cache.set(key, hit);
         if (cache.size > MAX_CACHED) cache.delete(cache.keys().next().value);
       }
-      return (await hit.ok) ? 'valid' : 'invalid';
+      const ok = await hit.ok;
+      if (record?.generation !== hit.generation) continue;
+      return { verdict: ok ? 'valid' : 'invalid', generation: hit.generation };
+    }
+  }
+
+  return {
+    unavailableReason: store ? null : unavailableReason,
+    keyOf,
+    check,
+    /** @returns {Promise<Verdict>} */
+    verify: async (presented) => (await check(presented)).verdict,
+    /** Generation of the stored token as last read (null: none stored, or no store). */
+    generation: () => record?.generation ?? null,
+    /** The cache keys (SHA-256 digests, base64): for tests that prove no token is held. */
+    cachedKeys: () => [...cache.keys()],
+    /**
+     * Re-read the stored token every generationCheckMs even without requests, and call back with the
+     * new generation when it was replaced.
+     * @param {(generation: number|null) => void} callback
+     */
+    watch(callback) {
+      onRotation = callback;
+      if (!store || timer) return;
+      current(true);
+      timer = setInterval(() => current(), generationCheckMs);
+      timer.unref();
+    },
+    stop() {
+      clearInterval(timer);
+      timer = null;
     },
   };
 }

@@ -44,6 +44,7 @@ export class ConfigError extends Error {
  * @property {string} dbPath
  * @property {'debug'|'info'|'warning'|'error'} logLevel
  * @property {number} retentionDays
+ * @property {number} sampleIntervalS  seconds between two stored samples (HASYNC_SAMPLE_INTERVAL_S)
  * @property {string|null} token    HASYNC_TOKEN: when set, the only accepted token
  * @property {string} frontendDir
  * @property {SupervisorConfig|null} supervisor  null when running standalone
@@ -68,6 +69,7 @@ export function loadConfig(env = process.env) {
     dbPath: path.join(dataDir, DB_FILE_NAME),
     logLevel: parseLogLevel(get('HASYNC_LOG_LEVEL') ?? 'info'),
     retentionDays: parseInteger('HASYNC_RETENTION_DAYS', get('HASYNC_RETENTION_DAYS'), 7, 1, 365),
+    sampleIntervalS: parseInteger('HASYNC_SAMPLE_INTERVAL_S', get('HASYNC_SAMPLE_INTERVAL_S'), 10, 1, 3600),
     token: parseToken(get('HASYNC_TOKEN')),
     frontendDir: path.resolve(get('HASYNC_FRONTEND_DIR') ?? path.resolve(SERVER_DIR, '../frontend/dist')),
     supervisor: supervisorToken
@@ -83,8 +85,11 @@ export function loadConfig(env = process.env) {
 
 /**
  * Create the data directory if needed and prove it is writable by writing a file: access(W_OK) says
- * yes to root even on read-only mounts.
+ * yes to root even on read-only mounts. A full disk (ENOSPC, EDQUOT) is not a configuration error:
+ * the server starts anyway, serves /health and reports the database problem, and recovers by itself
+ * once space is freed; the returned warning says so.
  * @param {string} dir
+ * @returns {string|null} a warning to log, or null
  */
 export function ensureDataDir(dir) {
   const probe = path.join(dir, `.hasync-write-test-${process.pid}`);
@@ -92,7 +97,12 @@ export function ensureDataDir(dir) {
     makeDir(dir);
     fs.writeFileSync(probe, 'ok');
     fs.unlinkSync(probe);
+    return null;
   } catch (err) {
+    if (err.code === 'ENOSPC' || err.code === 'EDQUOT') {
+      fs.rmSync(probe, { force: true });
+      return `HASYNC_DATA_DIR (${dir}) has no space left (${err.code}); starting anyway, the database check reports it`;
+    }
     throw new ConfigError('HASYNC_DATA_DIR', `(${dir}) is not a writable directory: ${err.message}`);
   }
 }

@@ -45,6 +45,9 @@ export const MIGRATIONS = [
 
 export const SCHEMA_VERSION = MIGRATIONS[MIGRATIONS.length - 1].version;
 
+/** meta key: generation of a token that was stored but not yet announced or printed. */
+const UNDELIVERED_KEY = 'token_undelivered_generation';
+
 /** Raw samples older than this are folded into DOWNSAMPLE_STEP_MS buckets. */
 const DOWNSAMPLE_AFTER_MS = 24 * 3600_000;
 const DOWNSAMPLE_STEP_MS = 300_000;
@@ -133,6 +136,8 @@ export class HasyncDb {
       quickCheck: prep('PRAGMA quick_check').pluck(),
       metaGet: prep('SELECT value FROM meta WHERE key = ?'),
       metaInsert: prep('INSERT OR IGNORE INTO meta (key, value) VALUES (?, ?)'),
+      metaSet: prep('INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value'),
+      metaDelete: prep('DELETE FROM meta WHERE key = ?'),
       tokenGet: prep('SELECT hash, generation FROM tokens WHERE id = 1'),
       tokenSet: prep(`
         INSERT INTO tokens (id, hash, generation, created_at) VALUES (1, @hash, 1, @created_at)
@@ -184,10 +189,30 @@ export class HasyncDb {
     return this.stmt.tokenGet.get() ?? null;
   }
 
-  /** Store a new token hash; the generation goes up so running servers drop cached verifications. */
-  writeTokenHash(hash) {
-    this.stmt.tokenSet.run({ hash, created_at: new Date().toISOString() });
-    return this.readToken().generation;
+  /**
+   * Store a new token hash; the generation goes up so running servers drop cached verifications.
+   * undelivered: the plain token has not been shown to anyone yet (first start): until
+   * markTokenDelivered(), a restart treats the stored token as lost and replaces it.
+   */
+  writeTokenHash(hash, { undelivered = false } = {}) {
+    return this.raw.transaction(() => {
+      this.stmt.tokenSet.run({ hash, created_at: new Date().toISOString() });
+      const { generation } = this.readToken();
+      if (undelivered) this.stmt.metaSet.run(UNDELIVERED_KEY, String(generation));
+      else this.stmt.metaDelete.run(UNDELIVERED_KEY);
+      return generation;
+    })();
+  }
+
+  /** True when the stored token was created by a start that was killed before announcing or printing it. */
+  tokenUndelivered() {
+    const row = this.stmt.metaGet.get(UNDELIVERED_KEY);
+    return row !== undefined && Number(row.value) === this.readToken()?.generation;
+  }
+
+  /** The plain token was announced or printed. */
+  markTokenDelivered() {
+    this.stmt.metaDelete.run(UNDELIVERED_KEY);
   }
 
   /**
@@ -269,11 +294,16 @@ export class HasyncDb {
     return lines.length === 1 && lines[0] === 'ok' ? 'ok' : lines.slice(0, 3).join('; ');
   }
 
-  /** Move the WAL into the main file and close: leaves a single self-contained file behind. */
+  /**
+   * Move the WAL into the main file and close: leaves a single self-contained file behind. When the
+   * checkpoint fails (a full disk), the committed data stays in the WAL file, which the next open reads.
+   */
   close() {
     if (!this.raw.open) return;
     try {
       this.raw.exec('PRAGMA wal_checkpoint(TRUNCATE)');
+    } catch (err) {
+      throw new Error(`checkpoint before closing failed (${err.message}); committed data stays in ${this.path}-wal`);
     } finally {
       this.raw.close();
     }

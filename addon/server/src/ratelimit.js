@@ -1,6 +1,8 @@
 // Failed-auth limiter per client address: the 10th invalid token within 60 s blocks the address
 // for 60 s (429 with Retry-After). The block is not extended by further attempts, so a misconfigured
-// client recovers by itself once it stops.
+// client recovers by itself once it stops. Tokens still being checked count too: an address may have
+// at most (10 - recent failures) distinct tokens in verification at once, so a burst of concurrent
+// wrong tokens starts no more bcrypt runs than sequential ones would.
 
 const DEFAULT_RATE_LIMIT = { maxFailures: 10, windowMs: 60_000 };
 // Bound memory under a spray of source addresses: beyond this, forget the stalest entries.
@@ -16,6 +18,9 @@ export function createRateLimiter({
 } = {}) {
   /** @type {Map<string, {failures: number[], blockedUntil: number}>} */
   const byAddress = new Map();
+  /** Distinct token keys being verified per address, with the number of requests waiting on each. */
+  /** @type {Map<string, Map<string, number>>} */
+  const pending = new Map();
 
   const entry = (addr) => {
     const e = byAddress.get(addr);
@@ -31,6 +36,37 @@ export function createRateLimiter({
     retryAfter(addr) {
       const e = entry(addr);
       return e?.blockedUntil ? Math.max(1, Math.ceil((e.blockedUntil - now()) / 1000)) : 0;
+    },
+
+    /**
+     * A request with this token (key: its digest) starts verification. False when the address already
+     * has as many distinct tokens in verification as it has failures left: answer 429, do not verify.
+     */
+    begin(addr, key) {
+      const keys = pending.get(addr);
+      const waiting = keys?.get(key);
+      if (waiting !== undefined) {
+        keys.set(key, waiting + 1);
+        return true;
+      }
+      const e = entry(addr);
+      const failures = e ? e.failures.filter((ts) => ts > now() - windowMs).length : 0;
+      if (failures + (keys?.size ?? 0) >= maxFailures) return false;
+      if (keys) keys.set(key, 1);
+      else pending.set(addr, new Map([[key, 1]]));
+      return true;
+    },
+
+    /** Verification of a begin() ended; failed: the token was invalid. */
+    end(addr, key, failed) {
+      const keys = pending.get(addr);
+      const waiting = keys?.get(key);
+      if (waiting !== undefined) {
+        if (waiting > 1) keys.set(key, waiting - 1);
+        else if (keys.size > 1) keys.delete(key);
+        else pending.delete(addr);
+      }
+      if (failed) this.fail(addr);
     },
 
     /** Record an invalid token. */

@@ -45,26 +45,40 @@ export function createRouter(ctx) {
   const ingressProxy = config.supervisor?.ingressProxy ?? null;
   const fromIngress = (req) => ingressProxy !== null && clientAddress(req) === ingressProxy;
 
-  /** API routes need a token, except GET/HEAD through the ingress proxy under Supervisor. */
+  /**
+   * API routes need a token, except GET/HEAD through the ingress proxy under Supervisor. The handler
+   * gets the generation of the stored token that was checked (null through ingress or HASYNC_TOKEN).
+   */
   const authed = (handler) => (req, res, url) => {
-    if (fromIngress(req)) return handler(req, res, url);
+    if (fromIngress(req)) return handler(req, res, url, null);
     if (auth.unavailableReason) {
       return sendError(res, 503, 'service_unavailable', `token store unavailable: ${auth.unavailableReason}`);
     }
-    const addr = clientAddress(req);
-    const retryAfter = limiter.retryAfter(addr);
-    if (retryAfter) return tooMany(res, retryAfter);
+    // No token is no guess: 401 even while the address is blocked, and it does not count.
     const token = bearerToken(req.headers.authorization);
     if (!token) return sendError(res, 401, 'unauthorized', 'missing bearer token');
-    return auth.verify(token).then((verdict) => {
-      if (verdict === 'valid') return handler(req, res, url);
-      if (verdict === 'unavailable') {
-        return sendError(res, 503, 'service_unavailable', `token store unavailable: ${auth.unavailableReason}`);
-      }
-      // The failure that reaches the limit is still a 401; the block starts with the next request.
-      limiter.fail(addr);
-      return sendError(res, 401, 'unauthorized', 'invalid token');
-    });
+    const addr = clientAddress(req);
+    const retryAfter = limiter.retryAfter(addr);
+    if (retryAfter) return tooMany(res, retryAfter, 'too many failed authentication attempts');
+    // Distinct tokens being checked count towards the limit, so a burst of concurrent wrong tokens
+    // cannot start more bcrypt runs than the limit allows failures.
+    const key = auth.keyOf(token);
+    if (!limiter.begin(addr, key)) return tooMany(res, 1, 'too many authentication attempts at once');
+    return auth.check(token, key).then(
+      ({ verdict, generation }) => {
+        // The failure that reaches the limit is still a 401; the block starts with the next request.
+        limiter.end(addr, key, verdict === 'invalid');
+        if (verdict === 'valid') return handler(req, res, url, generation);
+        if (verdict === 'unavailable') {
+          return sendError(res, 503, 'service_unavailable', `token store unavailable: ${auth.unavailableReason}`);
+        }
+        return sendError(res, 401, 'unauthorized', 'invalid token');
+      },
+      (err) => {
+        limiter.end(addr, key, false);
+        throw err;
+      },
+    );
   };
 
   /** Under Supervisor the page is for the ingress proxy only; standalone it is public (the API is not). */
@@ -102,17 +116,30 @@ export function createRouter(ctx) {
     return sendJson(res, 200, body);
   };
 
+  const health = (req, res) => {
+    const h = checks.health();
+    sendJson(res, h.statusCode, h.body);
+  };
+  const status = (req, res) => sendJson(res, 200, ctx.statusJson());
+  const events = (req, res, url, generation) => sse.open(req, res, generation);
+  const openapi = (req, res) => sendJson(res, 200, ctx.openapi, { 'cache-control': 'no-cache' });
+
+  // Every route, as the OpenAPI document lists it (tests compare the two). `secured` routes get the
+  // bearer check; `page` routes are for the ingress proxy only under Supervisor.
+  const table = [
+    { path: '/health', get: health },
+    { path: '/api/v1/status', get: status, secured: true },
+    { path: '/api/v1/events', get: events, secured: true },
+    { path: '/api/v1/history', get: history, secured: true },
+    { path: '/api/v1/openapi.json', get: openapi },
+    { path: '/', get: index, page: true },
+    { path: '/index.html', get: index, page: true },
+    { path: '/assets/{file}', get: asset, page: true },
+  ];
+  const guarded = (r) => (r.secured ? authed(r.get) : r.page ? page(r.get) : r.get);
   /** @type {Map<string, Record<string, Function>>} */
-  const routes = new Map([
-    ['/health', { GET: (req, res) => { const h = checks.health(); sendJson(res, h.statusCode, h.body); } }],
-    ['/api/v1/status', { GET: authed((req, res) => sendJson(res, 200, ctx.statusJson())) }],
-    ['/api/v1/events', { GET: authed((req, res) => sse.open(req, res)) }],
-    ['/api/v1/history', { GET: authed(history) }],
-    ['/api/v1/openapi.json', { GET: (req, res) => sendJson(res, 200, ctx.openapi, { 'cache-control': 'no-cache' }) }],
-    ['/', { GET: page(index) }],
-    ['/index.html', { GET: page(index) }],
-  ]);
-  const assets = { GET: page(asset) };
+  const routes = new Map(table.filter((r) => !r.path.includes('{')).map((r) => [r.path, { GET: guarded(r) }]));
+  const assets = { GET: guarded(table.find((r) => r.path === '/assets/{file}')) };
 
   function dispatch(req, res) {
     const raw = req.url ?? '/';
@@ -132,7 +159,7 @@ export function createRouter(ctx) {
     }
   }
 
-  return function handle(req, res) {
+  function handle(req, res) {
     const started = logger.enabled('debug') ? performance.now() : 0;
     if (started) {
       res.on('finish', () => {
@@ -141,6 +168,9 @@ export function createRouter(ctx) {
     }
     // No route takes a body. A declared length over the limit is refused up front; a chunked body is
     // read (and dropped) before routing, so that one over the limit gets its 413 too.
+    if (req.headers.host === undefined && req.httpVersionMajor === 1 && req.httpVersionMinor >= 1) {
+      return sendError(res, 400, 'bad_request', 'HTTP/1.1 requests need a Host header', { connection: 'close' });
+    }
     const length = req.headers['content-length'];
     if (length !== undefined && Number(length) > MAX_BODY_BYTES) return payloadTooLarge(res);
     if (req.headers['transfer-encoding'] === undefined) return dispatch(req, res);
@@ -155,7 +185,10 @@ export function createRouter(ctx) {
     req.on('end', () => {
       if (!res.headersSent) dispatch(req, res);
     });
-  };
+  }
+
+  handle.routes = table.map((r) => ({ path: r.path, methods: ['GET', 'HEAD'], secured: Boolean(r.secured), page: Boolean(r.page) }));
+  return handle;
 
   function internalError(res, err) {
     logger.error(`request failed: ${errorText(err)}`);
@@ -164,13 +197,8 @@ export function createRouter(ctx) {
   }
 }
 
-function tooMany(res, retryAfter) {
-  sendJson(
-    res,
-    429,
-    { error: 'too_many_requests', reason: 'too many failed authentication attempts', retry_after_s: retryAfter },
-    { 'retry-after': retryAfter },
-  );
+function tooMany(res, retryAfter, reason) {
+  sendJson(res, 429, { error: 'too_many_requests', reason, retry_after_s: retryAfter }, { 'retry-after': retryAfter });
 }
 
 function pathOnly(url = '') {

@@ -21,6 +21,18 @@ import { VERSION } from './version.js';
 
 const MAX_HEADER_BYTES = 16 * 1024;
 const SHUTDOWN_GRACE_MS = 4000;
+/**
+ * Slow clients: the request head must arrive within 10 s and a whole request within 15 s (no route
+ * takes a body), checked every second; an idle keep-alive connection closes after 5 s. Node's
+ * defaults (60 s, 300 s, checked every 30 s) let a slowloris client hold sockets for minutes.
+ * An event stream is a response, so these limits do not apply to it once its request is in.
+ */
+export const DEFAULT_HTTP_TIMEOUTS = {
+  headersTimeout: 10_000,
+  requestTimeout: 15_000,
+  keepAliveTimeout: 5000,
+  connectionsCheckingInterval: 1000,
+};
 
 /** The OpenAPI document as served: the version comes from package.json. */
 export function openapiDocument() {
@@ -33,10 +45,12 @@ export function openapiDocument() {
  * @typedef {object} AppOptions
  * @property {import('./native.js').ModuleLoader} [loader]  native module loader (tests inject failures)
  * @property {import('./logger.js').Logger} [logger]
- * @property {{write(s: string): unknown}} [stdout]  where the token banner goes
+ * @property {{write(s: string, callback: () => void): unknown}} [stdout]  where the token banner goes
+ *   (the callback says it was handed on: only then is the new token marked delivered)
  * @property {Partial<import('./checks.js').DEFAULT_CHECK_INTERVALS & typeof DEFAULT_SAMPLER_INTERVALS>} [intervals]
  * @property {Partial<import('./sse.js').DEFAULT_SSE_TIMING>} [sse]
  * @property {Partial<import('./auth.js').DEFAULT_AUTH_TIMING>} [auth]
+ * @property {Partial<typeof DEFAULT_HTTP_TIMEOUTS>} [http]  slow-client limits (tests shorten them)
  * @property {{root?: string, procCgroup?: string, cpuCount?: number}} [cgroup]
  * @property {number} [tokenCost]  bcrypt cost of the stored token hash (10)
  * @property {string} [nodeVersion]
@@ -49,13 +63,20 @@ export function openapiDocument() {
 export function createApp(config, options = {}) {
   const logger = options.logger ?? createLogger({ level: config.logLevel });
   const stdout = options.stdout ?? process.stdout;
-  const intervals = options.intervals ?? {};
+  // HASYNC_SAMPLE_INTERVAL_S sets the sampler; tests may shorten any interval below a second.
+  const intervals = { sampleMs: config.sampleIntervalS * 1000, ...options.intervals };
   if (config.token) logger.redact(config.token);
 
   const app = {
     /** @type {import('./db.js').HasyncDb|null} */
     db: null,
     port: 0,
+    /** @type {import('node:http').Server|null} */
+    server: null,
+    /** @type {ReturnType<typeof createAuthenticator>|null} */
+    auth: null,
+    /** @type {ReturnType<typeof createRouter>|null} */
+    router: null,
     start,
     stop,
   };
@@ -66,6 +87,7 @@ export function createApp(config, options = {}) {
   let sampler = null;
   let metrics = null;
   let sse = null;
+  let auth = null;
   let stopping = null;
 
   async function start() {
@@ -122,8 +144,7 @@ export function createApp(config, options = {}) {
     }
 
     metrics = createMetrics({ cgroup: createCgroupReader(options.cgroup) });
-    const sampleMs = intervals.sampleMs ?? DEFAULT_SAMPLER_INTERVALS.sampleMs;
-    const history = db ? createHistory({ db, sampleIntervalMs: sampleMs }) : null;
+    const history = db ? createHistory({ db, sampleIntervalMs: intervals.sampleMs }) : null;
     sampler = createSampler({ db, metrics, checks, history, logger, retentionDays: config.retentionDays, intervals });
     const statusDocument = statusDocumentBuilder({ version: VERSION, instanceId, startedAt, checks, metrics, history });
     const statusJson = cachedJson(statusDocument);
@@ -133,7 +154,7 @@ export function createApp(config, options = {}) {
       sse.broadcast();
     });
 
-    const auth = createAuthenticator({
+    auth = createAuthenticator({
       envToken: config.token,
       store: config.token ? null : storeError === null ? db : null,
       unavailableReason: storeError,
@@ -154,8 +175,19 @@ export function createApp(config, options = {}) {
       logger,
     });
 
-    server = http.createServer({ maxHeaderSize: MAX_HEADER_BYTES }, router);
+    auth.watch(() => {
+      const ended = sse.endStale(auth.generation());
+      if (ended) logger.info(`closed ${ended} event stream${ended === 1 ? '' : 's'} opened with the previous token`);
+    });
+
+    // requireHostHeader: the router answers a missing Host with a JSON 400 (Node's own 400 has no body).
+    const httpOptions = { maxHeaderSize: MAX_HEADER_BYTES, requireHostHeader: false, ...DEFAULT_HTTP_TIMEOUTS, ...options.http };
+    server = http.createServer(httpOptions, router);
     server.on('clientError', onClientError);
+    server.on('connect', onConnect);
+    app.server = server;
+    app.auth = auth;
+    app.router = router;
     await new Promise((resolve, reject) => {
       server.once('error', reject);
       server.listen(config.port, config.host, () => {
@@ -169,16 +201,26 @@ export function createApp(config, options = {}) {
     sampler.start();
 
     const announced = config.token ?? newToken;
+    let delivered = false;
     if (config.supervisor && announced) {
       try {
         await announce(config.supervisor, { port: app.port, token: announced });
         logger.info('API token announced to Home Assistant through Supervisor discovery');
+        delivered = true;
       } catch (err) {
         logger.warning(`${errorText(err)}; ${newToken ? 'printing the token instead' : 'HASYNC_TOKEN was not announced'}`);
-        if (newToken) stdout.write(tokenBanner(newToken));
       }
-    } else if (newToken) {
-      stdout.write(tokenBanner(newToken));
+    }
+    if (newToken && !delivered) {
+      await new Promise((resolve) => stdout.write(tokenBanner(newToken), resolve));
+      delivered = true;
+    }
+    if (newToken) {
+      try {
+        db.markTokenDelivered();
+      } catch (err) {
+        checks.reportWrite(err);
+      }
     }
     return app;
   }
@@ -191,6 +233,7 @@ export function createApp(config, options = {}) {
     stopping ??= (async () => {
       checks?.stop();
       sampler?.stop();
+      auth?.stop();
       if (server) {
         const closed = new Promise((resolve) => server.close(resolve));
         sse?.closeAll();
@@ -225,9 +268,20 @@ export function createApp(config, options = {}) {
   return app;
 }
 
+/** CONNECT (a proxy tunnel) is not served: 405 instead of Node's silent close. */
+function onConnect(req, socket) {
+  const body = JSON.stringify({ error: 'method_not_allowed', reason: 'CONNECT is not allowed here; use GET or HEAD' });
+  socket.on('error', () => socket.destroy());
+  socket.end(
+    `HTTP/1.1 405 Method Not Allowed\r\nAllow: GET, HEAD\r\nContent-Type: application/json\r\n` +
+      `Content-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+  );
+}
+
 /** Malformed requests and oversized headers get a JSON answer instead of Node's bare one. */
 function onClientError(err, socket) {
-  if (!socket.writable || err.code === 'ECONNRESET') {
+  // A response already under way on this socket (a slow body after the answer) gets no second one.
+  if (!socket.writable || err.code === 'ECONNRESET' || socket._httpMessage?.headersSent) {
     socket.destroy();
     return;
   }

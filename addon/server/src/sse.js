@@ -1,5 +1,7 @@
 // Server-Sent Events: the status document on connect, on every change, and as a heartbeat.
 // The stream is state, not a log, so a reconnecting client simply gets the current document.
+// Each stream remembers the generation of the stored token it was opened with; when rotate-token
+// replaces that token, endStale() ends those streams so their clients reconnect and meet a 401.
 
 export const DEFAULT_SSE_TIMING = { heartbeatMs: 30_000, retryMs: 5000 };
 // A client that stops reading is dropped rather than buffered without bound.
@@ -10,8 +12,9 @@ const MAX_BUFFERED_BYTES = 1024 * 1024;
  */
 export function createSseHub({ document, logger, timing = {} }) {
   const { heartbeatMs, retryMs } = { ...DEFAULT_SSE_TIMING, ...timing };
-  /** @type {Set<import('node:http').ServerResponse>} */
-  const clients = new Set();
+  /** Open streams and the token generation each was authorized with (null: ingress or HASYNC_TOKEN). */
+  /** @type {Map<import('node:http').ServerResponse, number|null>} */
+  const clients = new Map();
   let lastId = 0;
   let heartbeat = null;
 
@@ -27,8 +30,12 @@ export function createSseHub({ document, logger, timing = {} }) {
   };
 
   return {
-    /** @param {import('node:http').IncomingMessage} req @param {import('node:http').ServerResponse} res */
-    open(req, res) {
+    /**
+     * @param {import('node:http').IncomingMessage} req
+     * @param {import('node:http').ServerResponse} res
+     * @param {number|null} [generation]  of the stored token the request was authorized with
+     */
+    open(req, res, generation = null) {
       res.writeHead(200, {
         'content-type': 'text/event-stream; charset=utf-8',
         'cache-control': 'no-cache, no-store',
@@ -40,7 +47,7 @@ export function createSseHub({ document, logger, timing = {} }) {
       }
       req.socket.setNoDelay(true);
       req.socket.setTimeout(0);
-      clients.add(res);
+      clients.set(res, generation);
       res.on('close', () => clients.delete(res));
       send(res, `retry: ${retryMs}\n${frame()}`);
       if (!heartbeat) {
@@ -53,13 +60,29 @@ export function createSseHub({ document, logger, timing = {} }) {
     broadcast() {
       if (clients.size === 0) return;
       const text = frame();
-      for (const res of clients) send(res, text);
+      for (const res of clients.keys()) send(res, text);
+    },
+
+    /**
+     * End the streams authorized with a stored token other than the current one.
+     * @param {number|null} generation  the current generation (null: no token stored any more)
+     * @returns {number} how many streams were ended
+     */
+    endStale(generation) {
+      let ended = 0;
+      for (const [res, opened] of clients) {
+        if (opened === null || opened === generation) continue;
+        clients.delete(res);
+        res.end();
+        ended++;
+      }
+      return ended;
     },
 
     closeAll() {
       clearInterval(heartbeat);
       heartbeat = null;
-      for (const res of clients) res.end();
+      for (const res of clients.keys()) res.end();
       clients.clear();
     },
   };

@@ -13,21 +13,24 @@ function generateToken() {
  * @param {import('./db.js').HasyncDb} db
  * @param {{hash(secret: string, cost: number): Promise<string>}} hasher
  * @param {number} [cost]
+ * @param {{undelivered?: boolean}} [options]  undelivered: see ensureToken
  * @returns {Promise<string>} the new plain token
  */
-export async function rotateToken(db, hasher, cost = TOKEN_BCRYPT_COST) {
+export async function rotateToken(db, hasher, cost = TOKEN_BCRYPT_COST, { undelivered = false } = {}) {
   const token = generateToken();
-  db.writeTokenHash(await hasher.hash(token, cost));
+  db.writeTokenHash(await hasher.hash(token, cost), { undelivered });
   return token;
 }
 
 /**
- * Create a token on first start.
- * @returns {Promise<string|null>} the new plain token, or null when one was already stored
+ * Create a token on first start. It is stored marked undelivered until the caller has announced or
+ * printed it (db.markTokenDelivered()): a start killed in between (power loss, a watchdog) would
+ * otherwise leave a token nobody has ever seen, so the next start replaces such a token.
+ * @returns {Promise<string|null>} the new plain token, or null when a delivered one is stored
  */
 export async function ensureToken(db, hasher, cost = TOKEN_BCRYPT_COST) {
-  if (db.readToken()) return null;
-  return rotateToken(db, hasher, cost);
+  if (db.readToken() && !db.tokenUndelivered()) return null;
+  return rotateToken(db, hasher, cost, { undelivered: true });
 }
 
 /**

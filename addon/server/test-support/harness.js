@@ -37,8 +37,9 @@ export function frontendCopy(t) {
 export function capture() {
   const chunks = [];
   return {
-    write: (s) => {
+    write: (s, callback) => {
       chunks.push(String(s));
+      if (typeof callback === 'function') queueMicrotask(callback);
       return true;
     },
     text: () => chunks.join(''),
@@ -130,11 +131,11 @@ export async function waitFor(fn, { timeoutMs = 5000, intervalMs = 25, what = 'c
 /**
  * Open an SSE stream; events() yields parsed {id, event, data, retry} blocks as they arrive.
  */
-export function openEvents(base, { token, path: p = '/api/v1/events' } = {}) {
+export function openEvents(base, { token, path: p = '/api/v1/events', localAddress } = {}) {
   const url = new URL(base);
   return new Promise((resolve, reject) => {
     const req = http.get(
-      { host: url.hostname, port: url.port, path: p, headers: token ? { authorization: `Bearer ${token}` } : {}, agent: false },
+      { host: url.hostname, port: url.port, path: p, headers: token ? { authorization: `Bearer ${token}` } : {}, agent: false, localAddress },
       (res) => {
         res.setEncoding('utf8');
         const queue = [];

@@ -46,3 +46,15 @@ export function assertSchema(name, value) {
   const validate = validatorFor({ $ref: `#/components/schemas/${name}` });
   assert.ok(validate(value), `${name}: ${ajv.errorsText(validate.errors)}`);
 }
+
+/**
+ * Assert that one SSE event (from harness.openEvents: string fields) matches the per-event schema of
+ * GET /api/v1/events, and that its data is a StatusDocument.
+ */
+export function assertEventConforms(ev) {
+  const media = documentedResponse('/api/v1/events', 'get', 200).content['text/event-stream'];
+  const parsed = { ...ev, ...(ev.retry !== undefined ? { retry: Number(ev.retry) } : {}) };
+  const validate = validatorFor(media.schema);
+  assert.ok(validate(parsed), `event does not match its schema: ${ajv.errorsText(validate.errors)}`);
+  assertSchema('StatusDocument', JSON.parse(ev.data));
+}

@@ -4,7 +4,11 @@ import net from 'node:net';
 import path from 'node:path';
 import { test } from 'node:test';
 import { assertConforms, spec } from '../test-support/openapi.js';
-import { FIXTURES, FRONTEND_FIXTURE, request, SERVER_DIR, startApp, waitFor } from '../test-support/harness.js';
+import { openDatabase } from '../src/db.js';
+import { createHasher } from '../src/hasher.js';
+import { requireLoader } from '../src/native.js';
+import { rotateToken } from '../src/tokens.js';
+import { Database, FIXTURES, FRONTEND_FIXTURE, request, SERVER_DIR, startApp, tempDir, waitFor } from '../test-support/harness.js';
 
 const VERSION = JSON.parse(fs.readFileSync(path.join(SERVER_DIR, 'package.json'), 'utf8')).version;
 
@@ -91,6 +95,23 @@ test('the instance id survives a restart on the same data dir; the token is not 
   const res = await request(second.base, '/api/v1/status', { token: first.token });
   assert.equal(res.status, 200);
   assert.equal(res.json.server.instance_id, a);
+});
+
+test('a first start killed before it printed its token: the next start replaces the unseen token', async (t) => {
+  const dataDir = tempDir(t);
+  // What a SIGKILL between storing the hash and printing the banner leaves behind.
+  const db = openDatabase(Database, path.join(dataDir, 'hasync.db'));
+  const lost = await rotateToken(db, createHasher(() => requireLoader('bcrypt')), 4, { undelivered: true });
+  db.close();
+  const started = await startApp(t, { dataDir });
+  assert.ok(started.token && started.token !== lost, 'a new token is printed');
+  assert.equal((await request(started.base, '/api/v1/status', { token: started.token })).status, 200);
+  assert.equal((await request(started.base, '/api/v1/status', { token: lost })).status, 401);
+  assert.equal(started.app.db.tokenUndelivered(), false);
+  await started.app.stop();
+  const again = await startApp(t, { dataDir });
+  assert.equal(again.token, null, 'a delivered token is kept');
+  assert.equal((await request(again.base, '/api/v1/status', { token: started.token })).status, 200);
 });
 
 test('only the bcrypt hash of the token is stored', async (t) => {

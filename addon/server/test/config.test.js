@@ -1,9 +1,10 @@
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
-import { test } from 'node:test';
+import { mock, test } from 'node:test';
+import * as builtins from '../src/builtins.js';
 import { ConfigError, ensureDataDir, loadConfig, SERVER_DIR } from '../src/config.js';
-import { tempDir } from '../test-support/harness.js';
+import { query, startApp, tempDir, waitFor } from '../test-support/harness.js';
 
 test('defaults', () => {
   const c = loadConfig({});
@@ -13,6 +14,7 @@ test('defaults', () => {
   assert.equal(c.dbPath, '/data/hasync.db');
   assert.equal(c.logLevel, 'info');
   assert.equal(c.retentionDays, 7);
+  assert.equal(c.sampleIntervalS, 10);
   assert.equal(c.token, null);
   assert.equal(c.frontendDir, path.resolve(SERVER_DIR, '..', 'frontend', 'dist'));
   assert.equal(c.supervisor, null);
@@ -90,4 +92,40 @@ test('ensureDataDir creates the directory and rejects one that cannot be written
   const file = path.join(base, 'file');
   fs.writeFileSync(file, 'x');
   assert.throws(() => ensureDataDir(path.join(file, 'sub')), { variable: 'HASYNC_DATA_DIR' });
+});
+
+test('HASYNC_SAMPLE_INTERVAL_S: 10 s by default, 1 to 3600, anything else names the variable', () => {
+  assert.equal(loadConfig({}).sampleIntervalS, 10);
+  assert.equal(loadConfig({ HASYNC_SAMPLE_INTERVAL_S: '1' }).sampleIntervalS, 1);
+  assert.equal(loadConfig({ HASYNC_SAMPLE_INTERVAL_S: '3600' }).sampleIntervalS, 3600);
+  for (const bad of ['0', '3601', '1.5', '-1', 'ten', '10s']) {
+    assert.throws(() => loadConfig({ HASYNC_SAMPLE_INTERVAL_S: bad }), (err) => {
+      assert.ok(err instanceof ConfigError);
+      assert.equal(err.variable, 'HASYNC_SAMPLE_INTERVAL_S');
+      assert.match(err.message, /must be an integer from 1 to 3600/);
+      return true;
+    });
+  }
+});
+
+test('the sampler stores one sample per HASYNC_SAMPLE_INTERVAL_S', async (t) => {
+  const { app } = await startApp(t, { env: { HASYNC_SAMPLE_INTERVAL_S: '1' } });
+  const count = () => query(app.db.raw, 'SELECT count(*) AS n, max(step_s) AS step FROM samples')[0];
+  await waitFor(() => count().n >= 2, { timeoutMs: 4000, what: 'two samples' });
+  assert.equal(count().step, 1);
+});
+
+test('ensureDataDir: a full disk is not a configuration error; it returns a warning and leaves no probe', (t) => {
+  const dir = tempDir(t);
+  const real = builtins.fs.writeFileSync;
+  const write = mock.method(builtins.fs, 'writeFileSync', (file, data) => {
+    real(file, '');
+    throw Object.assign(new Error(`ENOSPC: no space left on device, write`), { code: 'ENOSPC' });
+  });
+  t.after(() => write.mock.restore());
+  const warning = ensureDataDir(dir);
+  assert.match(warning, /^HASYNC_DATA_DIR \(.+\) has no space left \(ENOSPC\); starting anyway/);
+  assert.deepEqual(fs.readdirSync(dir), []);
+  write.mock.restore();
+  assert.equal(ensureDataDir(dir), null);
 });

@@ -87,6 +87,19 @@ test('token hash: generation starts at 1 and goes up on every write', (t) => {
   assert.deepEqual(db.readToken(), { hash: 'h2', generation: 2 });
 });
 
+test('an undelivered token is marked in the same transaction; delivery or a rotation clears the mark', (t) => {
+  const db = openDatabase(Database, path.join(tempDir(t), 'hasync.db'));
+  t.after(() => db.close());
+  assert.equal(db.tokenUndelivered(), false);
+  db.writeTokenHash('h1', { undelivered: true });
+  assert.equal(db.tokenUndelivered(), true);
+  db.markTokenDelivered();
+  assert.equal(db.tokenUndelivered(), false);
+  db.writeTokenHash('h2', { undelivered: true });
+  db.writeTokenHash('h3');
+  assert.equal(db.tokenUndelivered(), false, 'rotate-token prints its token itself');
+});
+
 test('probe: passes on the opened file, fails when it is deleted or replaced', (t) => {
   const dir = tempDir(t);
   const file = path.join(dir, 'hasync.db');
