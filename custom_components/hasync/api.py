@@ -33,6 +33,7 @@ from types import TracebackType
 from typing import Any, Final, Self
 
 import aiohttp
+from multidict import CIMultiDict, CIMultiDictProxy
 from yarl import URL
 
 _LOGGER = logging.getLogger(__name__)
@@ -234,12 +235,11 @@ class StatusDocument:
             )
         server = doc.req_object("server")
         status = doc.req_str("status")
-        try:
-            overall = OverallStatus(status)
-        except ValueError:
+        if status not in _STATUSES:
             raise HAsyncInvalidResponseError(
                 f"status: unknown value {_excerpt(status)} (expected ok, degraded or error)"
-            ) from None
+            )
+        overall = OverallStatus(status)
         node = doc.req_object("node")
         process = doc.req_object("process")
         container = doc.req_object("container")
@@ -317,6 +317,9 @@ class StatusDocument:
     def failing_checks(self) -> list[str]:
         """Names of the checks that fail, in the server's order."""
         return [check.name for check in self.checks if not check.ok]
+
+
+_STATUSES: Final = frozenset(status.value for status in OverallStatus)
 
 
 def _type_name(value: Any) -> str:
@@ -570,9 +573,24 @@ def parse_json(body: bytes | str) -> Any:
         raise HAsyncInvalidResponseError("the body is not valid JSON: nested too deeply") from None
 
 
-def parse_status(body: bytes | str) -> StatusDocument:
-    """Parse a status document from its JSON text."""
-    return StatusDocument.from_dict(parse_json(body))
+def parse_status(body: bytes | str, redact: Callable[[str], str] | None = None) -> StatusDocument:
+    """Parse a status document from its JSON text.
+
+    ``redact`` cleans every string (keys too) before the model is built: a server that echoes
+    the token in a document does not get it into the model, nor into anything shown from it.
+    """
+    data = parse_json(body)
+    return StatusDocument.from_dict(data if redact is None else _redact_json(data, redact))
+
+
+def _redact_json(value: Any, redact: Callable[[str], str]) -> Any:
+    if isinstance(value, str):
+        return redact(value)
+    if isinstance(value, dict):
+        return {redact(key): _redact_json(item, redact) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_redact_json(item, redact) for item in value]
+    return value
 
 
 # --------------------------------------------------------------------------------------
@@ -628,6 +646,20 @@ def _raise_for_status(status: int, headers: Mapping[str, str], body: bytes) -> N
     if status in (502, 504):
         raise HAsyncConnectionError(f"HTTP {status} from a proxy in front of the server")
     raise HAsyncInvalidResponseError(f"unexpected HTTP status {status}: {reason}")
+
+
+def _without_headers(err: aiohttp.ClientError) -> aiohttp.ClientError:
+    """Drop the request headers an aiohttp error carries (its repr shows the token); return it.
+
+    The error stays chained to ours for debugging, without the Authorization header.
+    """
+    if isinstance(err, aiohttp.ClientResponseError):
+        info = err.request_info
+        err.request_info = aiohttp.RequestInfo(
+            info.url, info.method, CIMultiDictProxy(CIMultiDict()), info.real_url
+        )
+        err.args = (err.request_info, *err.args[1:])
+    return err
 
 
 async def _read_limited(response: aiohttp.ClientResponse, limit: int) -> bytes:
@@ -698,9 +730,11 @@ class HAsyncClient:
         except TimeoutError as err:
             raise HAsyncTimeoutError(f"no answer within {self.request_timeout:g} seconds") from err
         except aiohttp.ClientError as err:
-            raise HAsyncConnectionError(_one_line(str(err)) or type(err).__name__) from err
+            raise HAsyncConnectionError(
+                _one_line(str(err)) or type(err).__name__
+            ) from _without_headers(err)
         _raise_for_status(status, headers, body)
-        return parse_status(body)
+        return parse_status(body, self.redact)
 
     def event_stream(self, *, idle_timeout: float = DEFAULT_IDLE_TIMEOUT) -> HAsyncEventStream:
         """Return the push stream; use it as ``async with client.event_stream() as stream``."""
@@ -903,7 +937,9 @@ class HAsyncEventStream:
                 f"the event stream did not open within {self._connect_timeout:g} seconds"
             ) from err
         except aiohttp.ClientError as err:
-            raise HAsyncConnectionError(_one_line(str(err)) or type(err).__name__) from err
+            raise HAsyncConnectionError(
+                _one_line(str(err)) or type(err).__name__
+            ) from _without_headers(err)
         self._response = response
 
     async def __aexit__(
@@ -932,7 +968,9 @@ class HAsyncEventStream:
                 ) from err
             except aiohttp.ClientError as err:
                 message = self._redact(_one_line(str(err)))
-                raise HAsyncConnectionError(message or type(err).__name__) from err
+                raise HAsyncConnectionError(message or type(err).__name__) from _without_headers(
+                    err
+                )
             if not chunk:
                 return None
             self._pending.extend(self.decoder.feed(chunk))
@@ -980,9 +1018,11 @@ class HAsyncEventListener:
         min_backoff: float = 1.0,
         max_backoff: float = 60.0,
         idle_timeout: float = DEFAULT_IDLE_TIMEOUT,
+        redact: Callable[[str], str] | None = None,
     ) -> None:
-        """Set the callbacks and the backoff policy."""
+        """Set the callbacks and the backoff policy; ``redact`` defaults to the client's."""
         self._client = client
+        self._redact = client.redact if redact is None else redact
         self._on_status = on_status
         self._on_disconnect = on_disconnect
         self._min_backoff = min_backoff
@@ -1066,12 +1106,10 @@ class HAsyncEventListener:
             _LOGGER.debug("Ignoring HAsync event of type %r", event.event)
             return
         try:
-            document = parse_status(event.data)
+            document = parse_status(event.data, self._redact)
         except HAsyncInvalidResponseError as err:
             self.state.invalid_events += 1
-            _LOGGER.debug(
-                "Skipping an invalid pushed status document: %s", self._client.redact(str(err))
-            )
+            _LOGGER.debug("Skipping an invalid pushed status document: %s", self._redact(str(err)))
             return
         self._delivered = True
         try:

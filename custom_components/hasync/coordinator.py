@@ -17,6 +17,7 @@ from homeassistant.helpers.update_coordinator import DataUpdateCoordinator, Upda
 from homeassistant.util import dt as dt_util
 
 from .api import (
+    REDACTED,
     HAsyncAuthError,
     HAsyncClient,
     HAsyncConnectionError,
@@ -73,6 +74,7 @@ class HAsyncDataUpdateCoordinator(DataUpdateCoordinator[StatusDocument]):
             self.client,
             on_status=self._async_handle_push,
             on_disconnect=self._async_handle_stream_end,
+            redact=self.redact,
         )
         self.samples: deque[StatusSample] = deque(maxlen=HISTORY_MAX_SAMPLES)
         """Status documents received in the last HISTORY_MAX_AGE, oldest first."""
@@ -161,7 +163,9 @@ class HAsyncDataUpdateCoordinator(DataUpdateCoordinator[StatusDocument]):
             error = UpdateFailed(
                 translation_domain=DOMAIN,
                 translation_key="instance_mismatch",
-                translation_placeholders={"instance_id": str(document.server.instance_id)},
+                translation_placeholders={
+                    "instance_id": self.redact(str(document.server.instance_id))
+                },
             )
             self._record_failure(error)
             raise error
@@ -171,6 +175,11 @@ class HAsyncDataUpdateCoordinator(DataUpdateCoordinator[StatusDocument]):
         # The server answers again: do not let a push backoff delay the next stream.
         self.listener.reconnect_now()
         return document
+
+    def redact(self, text: str) -> str:
+        """Return ``text`` without the entry's token: the server may echo it in any text."""
+        token: str = self.config_entry.data[CONF_TOKEN]
+        return text.replace(token, REDACTED) if token else text
 
     def _is_ours(self, document: StatusDocument) -> bool:
         """Return whether the document comes from this entry's server instance.

@@ -28,10 +28,8 @@ def _scrub_all(value: Any, secrets: list[str]) -> Any:
         return _scrub(value, secrets)
     if isinstance(value, dict):
         return {key: _scrub_all(item, secrets) for key, item in value.items()}
-    if isinstance(value, tuple):
-        return tuple(_scrub_all(item, secrets) for item in value)
-    if isinstance(value, list):
-        return [_scrub_all(item, secrets) for item in value]
+    if isinstance(value, list | tuple):
+        return type(value)(_scrub_all(item, secrets) for item in value)
     return value
 
 

@@ -384,6 +384,9 @@ class HAsyncRepairs:
         if spec.key == ISSUE_UNREACHABLE:
             error = coordinator.last_exception
             placeholders["error"] = str(error) if error else "unknown error"
+        # The texts come from the server, which may echo the token in them.
+        redact = coordinator.redact
+        placeholders = {key: redact(value) for key, value in placeholders.items()}
         data: dict[str, str | int | float | None] = {
             "entry_id": self.entry.entry_id,
             "issue": spec.key,
@@ -448,11 +451,12 @@ class HAsyncRepairs:
         *,
         active: bool,
     ) -> None:
+        value = evaluation.value
         data: dict[str, Any] = {
             "entry_id": self.entry.entry_id,
             "issue": spec.key,
             "active": active,
-            "value": evaluation.value,
+            "value": self.coordinator.redact(value) if isinstance(value, str) else value,
             "threshold": evaluation.threshold,
         }
         if module is not None:

@@ -171,6 +171,15 @@ def expected_issues(read: dict[str, Any]) -> set[str]:
     return keys
 
 
+def slow_callback_warning(record: logging.LogRecord) -> bool:
+    """Tell asyncio's debug-mode warning about a slow step, which wall-clock load decides.
+
+    On a loaded 2-core machine any step can take 0.1 s of wall-clock time; a decoder that
+    really stalls the loop is caught by its CPU-time test in tests/test_hardening.py instead.
+    """
+    return record.name == "asyncio" and record.getMessage().startswith("Executing <")
+
+
 @dataclass
 class FailureLog:
     """Checks the log of a run of polls: one concise line per failure episode.
@@ -185,7 +194,11 @@ class FailureLog:
 
     def check(self, *, failed: bool = False, recovered: bool = False, described: str) -> None:
         """Check the records since the last check; then forget them."""
-        records = [record for record in self.caplog.records if record.levelno >= logging.INFO]
+        records = [
+            record
+            for record in self.caplog.records
+            if record.levelno >= logging.INFO and not slow_callback_warning(record)
+        ]
         self.caplog.clear()
         expected: list[str] = []
         if failed:

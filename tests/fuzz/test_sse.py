@@ -39,7 +39,7 @@ from tests.conftest import INSTANCE_ID, TOKEN
 from .conftest import Target, fuzz_settings, minimum
 from .documents import dumps, encode, expected_document, model_view
 from .ha import EVENTS_PATH, STATUS_PATH, issue_keys, json_reply, states
-from .oracle import assert_states, expected_states
+from .oracle import assert_states, expected_states, slow_callback_warning
 from .rawserver import SSE_HEAD, RawHTTPServer, Reply, sse_chunk
 from .streams import Decoded, cuts, frame, marked_document, reference_events, streams
 
@@ -134,17 +134,11 @@ def stream_replies(pieces: list[bytes], *, close: bool, delay: float) -> list[Re
 
 
 def quiet(caplog: pytest.LogCaptureFixture, level: int) -> list[str]:
-    """Return the records at ``level`` or above (there must be none).
-
-    asyncio's slow-callback warnings count too (a decoder stalling the event loop would show
-    there), except those about the test's own coroutine, which draws examples and runs the
-    oracle between its awaits.
-    """
+    """Return the records at ``level`` or above (there must be none), but slow-step warnings."""
     return [
         f"{record.name}: {record.getMessage()[:200]}"
         for record in caplog.records
-        if record.levelno >= level
-        and not (record.name == "asyncio" and "coro=<test_" in record.getMessage())
+        if record.levelno >= level and not slow_callback_warning(record)
     ]
 
 
