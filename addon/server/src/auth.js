@@ -89,6 +89,9 @@ export function createAuthenticator({ envToken, store, unavailableReason, hasher
   async function check(presented, key = keyOf(presented)) {
     if (!store) return { verdict: 'unavailable', generation: null };
     // A rotation noticed while bcrypt ran makes the answer stale: check against the new record.
+    // A token that does not match is checked once more against a freshly read record, so a token
+    // rotated a moment ago is accepted at once instead of failing (and counting) for up to a second.
+    let reread = false;
     for (;;) {
       const rec = current();
       if (!rec) return { verdict: 'invalid', generation: null };
@@ -112,6 +115,10 @@ export function createAuthenticator({ envToken, store, unavailableReason, hasher
       }
       const ok = await hit.ok;
       if (record?.generation !== hit.generation) continue;
+      if (!ok && !reread) {
+        reread = true;
+        if (current(true)?.generation !== hit.generation) continue;
+      }
       return { verdict: ok ? 'valid' : 'invalid', generation: hit.generation };
     }
   }

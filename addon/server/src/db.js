@@ -303,7 +303,10 @@ export class HasyncDb {
     try {
       this.raw.exec('PRAGMA wal_checkpoint(TRUNCATE)');
     } catch (err) {
-      throw new Error(`checkpoint before closing failed (${err.message}); committed data stays in ${this.path}-wal`);
+      throw Object.assign(
+        new Error(`checkpoint before closing failed (${err.message}); committed data stays in ${this.path}-wal`),
+        { code: 'HASYNC_CHECKPOINT_FAILED' },
+      );
     } finally {
       this.raw.close();
     }

@@ -141,11 +141,17 @@ export function createRouter(ctx) {
   const routes = new Map(table.filter((r) => !r.path.includes('{')).map((r) => [r.path, { GET: guarded(r) }]));
   const assets = { GET: guarded(table.find((r) => r.path === '/assets/{file}')) };
 
+  /** What the request log names a request by: its route template (set when dispatched). */
+  /** @type {WeakMap<import('node:http').IncomingMessage, string>} */
+  const logged = new WeakMap();
+  const logRequests = logger.enabled('debug');
+
   function dispatch(req, res) {
     const raw = req.url ?? '/';
     const q = raw.indexOf('?');
     const url = { pathname: q === -1 ? raw : raw.slice(0, q), query: q === -1 ? '' : raw.slice(q + 1) };
     const methods = routes.get(url.pathname) ?? (url.pathname.startsWith('/assets/') ? assets : null);
+    if (logRequests) logged.set(req, methods === assets ? '/assets/{file}' : methods ? url.pathname : `[unknown path of ${url.pathname.length} chars]`);
     if (!methods) return sendError(res, 404, 'not_found', 'no such route; see /api/v1/openapi.json');
     const handler = methods[req.method === 'HEAD' ? 'GET' : req.method];
     if (!handler) {
@@ -160,10 +166,12 @@ export function createRouter(ctx) {
   }
 
   function handle(req, res) {
-    const started = logger.enabled('debug') ? performance.now() : 0;
+    const started = logRequests ? performance.now() : 0;
     if (started) {
       res.on('finish', () => {
-        logger.debug(`${req.method} ${pathOnly(req.url)} ${res.statusCode} ${(performance.now() - started).toFixed(1)} ms from ${clientAddress(req)}`);
+        // The route, never the raw target: a client may put anything there, a token included.
+        const route = logged.get(req) ?? '[not routed]';
+        logger.debug(`${req.method} ${route} ${res.statusCode} ${(performance.now() - started).toFixed(1)} ms from ${clientAddress(req)}`);
       });
     }
     // No route takes a body. A declared length over the limit is refused up front; a chunked body is
@@ -199,11 +207,6 @@ export function createRouter(ctx) {
 
 function tooMany(res, retryAfter, reason) {
   sendJson(res, 429, { error: 'too_many_requests', reason, retry_after_s: retryAfter }, { 'retry-after': retryAfter });
-}
-
-function pathOnly(url = '') {
-  const q = url.indexOf('?');
-  return (q === -1 ? url : url.slice(0, q)).slice(0, 200);
 }
 
 function payloadTooLarge(res) {

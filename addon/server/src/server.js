@@ -258,7 +258,9 @@ export function createApp(config, options = {}) {
         try {
           app.db.close();
         } catch (err) {
-          logger.error(`closing the database: ${errorText(err)}`);
+          // A failed final checkpoint (a full disk) loses nothing: the next open reads the WAL.
+          const log = err.code === 'HASYNC_CHECKPOINT_FAILED' ? logger.warning : logger.error;
+          log(`closing the database: ${errorText(err)}`);
         }
       }
     })();

@@ -250,6 +250,22 @@ test('the token never reaches the log, even at debug level', async (t) => {
   assert.ok(!log.text().includes('wrong-token-value'));
 });
 
+test('after a restart (the plain token is no longer known to redact), a token in the path is not logged', async (t) => {
+  const first = await startApp(t);
+  await first.app.stop();
+  const { base, log } = await startApp(t, { dataDir: first.config.dataDir, env: { HASYNC_LOG_LEVEL: 'trace' } });
+  const token = first.token;
+  for (const p of [`/api/v1/${token}`, `/assets/${token}.js`, `/${token}`, `/api/v1/status/${token}`]) {
+    await request(base, p, { token });
+  }
+  await request(base, `/api/v1/history?window=${token}`, { token });
+  assert.match(log.text(), /DEBUG GET \[unknown path of \d+ chars\] 404 /);
+  assert.match(log.text(), /DEBUG GET \/assets\/\{file\} 404 /);
+  assert.match(log.text(), /DEBUG GET \/api\/v1\/history 400 /);
+  assert.ok(!log.text().includes(token));
+  assert.ok(!log.text().includes('[redacted]'), 'nothing had to be redacted');
+});
+
 test('HASYNC_TOKEN: that token is accepted, nothing is generated or printed', async (t) => {
   const fixed = 'a-fixed-token-for-tests-0123456789';
   const { base, out, app } = await startApp(t, { env: { HASYNC_TOKEN: fixed } });

@@ -115,3 +115,22 @@ test('rate limit: failures spread over more than 60 s do not block', () => {
   }
   assert.equal(rl.retryAfter('a'), 0);
 });
+
+test('a token rotated a moment ago is accepted at once: a mismatch re-reads the store before failing', async () => {
+  let now = 0;
+  const s = store('dlo');
+  const hasher = countingHasher();
+  const auth = createAuthenticator({ envToken: null, store: s, unavailableReason: null, hasher, logger, now: () => now });
+  const rotations = [];
+  auth.watch((generation) => rotations.push(generation));
+  auth.stop(); // keep the callback, drop the timer: this test drives the clock itself
+  assert.equal(await auth.verify('old'), 'valid');
+  s.record = { hash: 'wen', generation: 2 };
+  now = 100;
+  assert.deepEqual(await auth.check('new'), { verdict: 'valid', generation: 2 }, 'no second-long window of 401s');
+  assert.deepEqual(rotations, [2], 'the watcher hears of it (streams with the old token end)');
+  assert.equal(await auth.verify('old'), 'invalid');
+  const reads = s.reads;
+  assert.equal(await auth.verify('wrong'), 'invalid');
+  assert.equal(s.reads, reads + 1, 'one store read per mismatch (rate-limited by the caller)');
+});
