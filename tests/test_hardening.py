@@ -369,3 +369,22 @@ async def test_setup_waits_for_an_instance_id(hass: HomeAssistant) -> None:
     )
     assert result["type"] is FlowResultType.ABORT
     assert result["reason"] == "service_unavailable"
+
+
+async def test_short_tokens_do_not_garble_documents(socket_enabled: None) -> None:
+    """Redacting a token "ok" from documents would rewrite every status; it is left alone."""
+    raw = RawHTTPServer()
+    await raw.start()
+    raw.routes["/api/v1/status"] = Reply.of(
+        http_response(
+            200, json.dumps(status_json()).encode(), [("Content-Type", "application/json")]
+        )
+    )
+    try:
+        async with aiohttp.ClientSession() as session:
+            document = await HAsyncClient(raw.url, "ok", session).status()
+            echoed = HAsyncClient(raw.url, TOKEN, session).redact(f"bad token {TOKEN}")
+    finally:
+        await raw.stop()
+    assert document.status == "ok"
+    assert echoed == "bad token **REDACTED**"

@@ -59,6 +59,16 @@ MAX_REASON_LENGTH: Final = 200
 NATIVE_MODULE_NAMES: Final = ("bcrypt", "better-sqlite3")
 """The native modules of schema version 1, validated strictly; other names are best effort."""
 REDACTED: Final = "**REDACTED**"
+MIN_REDACTED_LENGTH: Final = 8
+"""Shorter tokens are not removed from texts: they would garble ordinary values (a token "ok"
+would rewrite every status), and are no secret worth that."""
+
+
+def redact_token(text: str, token: str) -> str:
+    """Return ``text`` without ``token`` (unless the token is too short to be a secret)."""
+    if len(token) < MIN_REDACTED_LENGTH:
+        return text
+    return text.replace(token, REDACTED)
 
 
 # --------------------------------------------------------------------------------------
@@ -706,7 +716,7 @@ class HAsyncClient:
 
     def redact(self, text: str) -> str:
         """Return ``text`` without the token (a server or a proxy may echo it back)."""
-        return text.replace(self._token, REDACTED) if self._token else text
+        return redact_token(text, self._token)
 
     async def status(self) -> StatusDocument:
         """Fetch and validate the status document."""

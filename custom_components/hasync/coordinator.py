@@ -17,7 +17,6 @@ from homeassistant.helpers.update_coordinator import DataUpdateCoordinator, Upda
 from homeassistant.util import dt as dt_util
 
 from .api import (
-    REDACTED,
     HAsyncAuthError,
     HAsyncClient,
     HAsyncConnectionError,
@@ -28,6 +27,7 @@ from .api import (
     HAsyncServiceUnavailableError,
     HAsyncTimeoutError,
     StatusDocument,
+    redact_token,
 )
 from .const import (
     CONF_ADDON_SLUG,
@@ -178,8 +178,7 @@ class HAsyncDataUpdateCoordinator(DataUpdateCoordinator[StatusDocument]):
 
     def redact(self, text: str) -> str:
         """Return ``text`` without the entry's token: the server may echo it in any text."""
-        token: str = self.config_entry.data[CONF_TOKEN]
-        return text.replace(token, REDACTED) if token else text
+        return redact_token(text, self.config_entry.data[CONF_TOKEN])
 
     def _is_ours(self, document: StatusDocument) -> bool:
         """Return whether the document comes from this entry's server instance.

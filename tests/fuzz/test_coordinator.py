@@ -33,7 +33,16 @@ from tests.conftest import INSTANCE_ID
 
 from .answers import answers, reply_for
 from .conftest import Target, fuzz_settings, minimum
-from .documents import HTML_PAGE, bodies, documents, dumps, encode, expected_document, fixture
+from .documents import (
+    HTML_PAGE,
+    MAX_BODY_BYTES,
+    bodies,
+    documents,
+    dumps,
+    encode,
+    expected_document,
+    fixture,
+)
 from .ha import STATUS_PATH, TITLE, VALID, issue_keys, json_reply, poll, states
 from .oracle import FailureLog, assert_states, expected_issues, expected_states
 from .rawserver import RawHTTPServer, Reply, http_response
@@ -59,6 +68,7 @@ POLLED_ANSWERS: Final = answers(
 Retry-After reschedules the poll; both are fuzzed in test_http) and no racy transport."""
 
 
+@pytest.mark.filterwarnings("ignore:Generating overly large repr")
 @fuzz_settings(COORDINATOR_EXAMPLES)
 @given(answer=POLLED_ANSWERS)
 @example(
@@ -81,9 +91,17 @@ async def test_polled_answers(  # noqa: PLR0917 - fixtures and the drawn answer
 ) -> None:
     """Every answer ends as specified, and the next valid document recovers."""
     caplog.set_level(logging.INFO)
+    coordinator: HAsyncDataUpdateCoordinator = entry.runtime_data
+    if not coordinator.last_update_success or coordinator.consecutive_failures:
+        # A failed example (while Hypothesis replays it) must not leave its outage behind.
+        raw_server.routes[STATUS_PATH] = json_reply(VALID)
+        await poll(hass, entry)
+    caplog.clear()
     reply, received = reply_for(answer)
     described = answer["described"]
-    read = expected_document(received) if received is not None and answer["status"] == 200 else None
+    read = None
+    if received is not None and answer["status"] == 200 and len(received) <= MAX_BODY_BYTES:
+        read = expected_document(received)
     ours = read is not None and read["server"]["instance_id"] in (None, INSTANCE_ID)
     event("valid" if ours else "failed update")
     log = FailureLog(caplog, TITLE)
