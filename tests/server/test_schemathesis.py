@@ -31,7 +31,7 @@ from devtools.server import SERVER_DIR, ServerProcess
 
 from .conftest import Started, get_json
 
-EXAMPLES = 50
+EXAMPLES = 100
 """Examples per operation in the fuzzing phase (the coverage phase adds its own fixed cases)."""
 SEED = 20261126
 SECURED = {"/api/v1/status", "/api/v1/events", "/api/v1/history"}

@@ -15,7 +15,7 @@ test('--version prints the package.json version', async () => {
 test('--help lists the commands and the environment', async () => {
   const run = spawnCli(['--help']);
   assert.equal((await run.exit).code, 0);
-  for (const word of ['serve', 'verify-native', 'rotate-token', 'HASYNC_PORT', 'HASYNC_DATA_DIR', 'HASYNC_TOKEN']) {
+  for (const word of ['serve', 'verify-native', 'rotate-token', 'HASYNC_PORT', 'HASYNC_DATA_DIR', 'HASYNC_TOKEN', 'HASYNC_SAMPLE_INTERVAL_S']) {
     assert.ok(run.stdout().includes(word), word);
   }
 });
