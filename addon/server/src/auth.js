@@ -48,6 +48,7 @@ export function createAuthenticator({ envToken, store, unavailableReason, hasher
       /** @returns {Promise<Verdict>} */
       verify: async (presented) => (await check(presented)).verdict,
       generation: () => null,
+      knownValid: () => null,
       cachedKeys: () => [],
       watch() {},
       stop() {},
@@ -57,7 +58,8 @@ export function createAuthenticator({ envToken, store, unavailableReason, hasher
   /** @type {{hash: string, generation: number}|null} */
   let record = null;
   let readAt = -Infinity;
-  /** @type {Map<string, {ok: Promise<boolean>, expires: number, generation: number}>} */
+  /** settled: the compare's result once known (so a cached valid token needs no promise). */
+  /** @type {Map<string, {ok: Promise<boolean>, settled: boolean|null, expires: number, generation: number}>} */
   const cache = new Map();
   /** @type {((generation: number|null) => void)|null} */
   let onRotation = null;
@@ -98,17 +100,15 @@ export function createAuthenticator({ envToken, store, unavailableReason, hasher
       let hit = cache.get(key);
       if (!hit || hit.expires <= now() || hit.generation !== rec.generation) {
         // Concurrent requests with the same token share one bcrypt run.
-        hit = {
-          ok: Promise.resolve(hasher.compare(presented, rec.hash)).then(
-            (ok) => ok === true,
-            (err) => {
-              logger.warning(`token verification failed: ${errorText(err)}`);
-              return false;
-            },
-          ),
-          expires: now() + cacheTtlMs,
-          generation: rec.generation,
-        };
+        const entry = { ok: null, settled: null, expires: now() + cacheTtlMs, generation: rec.generation };
+        entry.ok = Promise.resolve(hasher.compare(presented, rec.hash)).then(
+          (ok) => (entry.settled = ok === true),
+          (err) => {
+            logger.warning(`token verification failed: ${errorText(err)}`);
+            return (entry.settled = false);
+          },
+        );
+        hit = entry;
         cache.delete(key);
         cache.set(key, hit);
         if (cache.size > MAX_CACHED) cache.delete(cache.keys().next().value);
@@ -129,6 +129,20 @@ export function createAuthenticator({ envToken, store, unavailableReason, hasher
     check,
     /** @returns {Promise<Verdict>} */
     verify: async (presented) => (await check(presented)).verdict,
+    /**
+     * The generation a token (by key) is known valid for, without waiting: a cached, settled, unexpired
+     * verification against the current record. Null when it would have to be checked (check()).
+     * @param {string} key
+     * @returns {number|null}
+     */
+    knownValid(key) {
+      if (!store) return null;
+      const rec = current();
+      const hit = cache.get(key);
+      return rec && hit && hit.settled === true && hit.generation === rec.generation && hit.expires > now()
+        ? rec.generation
+        : null;
+    },
     /** Generation of the stored token as last read (null: none stored, or no store). */
     generation: () => record?.generation ?? null,
     /** The cache keys (SHA-256 digests, base64): for tests that prove no token is held. */

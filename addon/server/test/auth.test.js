@@ -134,3 +134,23 @@ test('a token rotated a moment ago is accepted at once: a mismatch re-reads the 
   assert.equal(await auth.verify('wrong'), 'invalid');
   assert.equal(s.reads, reads + 1, 'one store read per mismatch (rate-limited by the caller)');
 });
+
+test('knownValid: only a settled, unexpired, current-generation verification of a valid token', async () => {
+  let now = 0;
+  const s = store('cba');
+  const auth = createAuthenticator({ envToken: null, store: s, unavailableReason: null, hasher: countingHasher(), logger, now: () => now });
+  const key = auth.keyOf('abc');
+  assert.equal(auth.knownValid(key), null, 'never checked');
+  const pending = auth.verify('abc');
+  assert.equal(auth.knownValid(key), null, 'still being checked');
+  assert.equal(await pending, 'valid');
+  assert.equal(auth.knownValid(key), 1);
+  assert.equal(await auth.verify('nope'), 'invalid');
+  assert.equal(auth.knownValid(auth.keyOf('nope')), null, 'a known invalid token is not "known valid"');
+  now = 5001;
+  assert.equal(auth.knownValid(key), null, 'expired');
+  assert.equal(await auth.verify('abc'), 'valid');
+  s.record = { hash: 'wen', generation: 2 };
+  now = 7000;
+  assert.equal(auth.knownValid(key), null, 'rotated');
+});
