@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 import json
 import os
 from pathlib import Path
@@ -10,6 +11,7 @@ import re
 import signal
 import socket
 import subprocess
+import tempfile
 import threading
 import time
 from typing import Any
@@ -161,6 +163,22 @@ class ServerProcess:
     def kill(self) -> int | None:
         """SIGKILL, as a crash or power loss would; returns the exit code."""
         return self.stop(signal.SIGKILL)
+
+
+@contextmanager
+def fresh_server(node_major: int = 24) -> Iterator[ServerProcess]:
+    """Run a server on a new data dir until healthy with its token; SIGKILL it afterwards.
+
+    The benches use it; a bench that judges a clean SIGTERM calls stop() itself first.
+    """
+    with tempfile.TemporaryDirectory() as tmp:
+        server = ServerProcess(Path(tmp) / "data", node=node_binary(node_major))
+        server.start()
+        try:
+            server.wait_healthy(60)
+            yield server
+        finally:
+            server.kill()
 
 
 def health_status(url: str, timeout: float = 1.0) -> int | None:

@@ -26,7 +26,6 @@ from pathlib import Path
 import random
 import statistics
 import sys
-import tempfile
 import time
 from typing import Any
 from unittest.mock import patch
@@ -141,19 +140,11 @@ def main() -> int:
     load = load_average()
     logging.basicConfig(level=logging.CRITICAL)
 
-    from devtools.server import ServerProcess, fetch_status, node_binary  # noqa: PLC0415
+    from devtools.server import fetch_status, fresh_server  # noqa: PLC0415
 
-    with tempfile.TemporaryDirectory() as tmp:
-        server = ServerProcess(Path(tmp) / "data", node=node_binary(24))
-        server.start()
-        try:
-            server.wait_healthy(60)
-            if not server.token:
-                raise RuntimeError("the server printed no token")
-            instance_id = fetch_status(server.url, server.token)["server"]["instance_id"]
-            figures = asyncio.run(measure(args.trials, args.scan_interval, server, instance_id))
-        finally:
-            server.stop()
+    with fresh_server() as server:
+        instance_id = fetch_status(server.url, server.token or "")["server"]["instance_id"]
+        figures = asyncio.run(measure(args.trials, args.scan_interval, server, instance_id))
 
     push, poll = figures["push"], figures["poll_only"]
     scan = args.scan_interval

@@ -26,7 +26,6 @@ import logging
 from pathlib import Path
 import statistics
 import sys
-import tempfile
 import time
 from typing import Any
 
@@ -163,19 +162,12 @@ def main() -> int:
     load = load_average()
     logging.basicConfig(level=logging.CRITICAL)
 
-    from devtools.server import ServerProcess, fetch_status, node_binary  # noqa: PLC0415
+    from devtools.server import fetch_status, fresh_server  # noqa: PLC0415
 
-    with tempfile.TemporaryDirectory() as tmp:
-        server = ServerProcess(Path(tmp) / "data", node=node_binary(24))
-        server.start()
-        try:
-            server.wait_healthy(60)
-            if not server.token:
-                raise RuntimeError("the server printed no token")
-            base = fetch_status(server.url, server.token)
-            figures = asyncio.run(measure(args.updates, base, server.url, server.token))
-        finally:
-            server.stop()
+    with fresh_server() as server:
+        token = server.token or ""
+        base = fetch_status(server.url, token)
+        figures = asyncio.run(measure(args.updates, base, server.url, token))
 
     ok = figures["cpu_ms_per_update"] <= GOAL_MS
     markdown = f"""# Integration: CPU time per status update in Home Assistant

@@ -22,7 +22,6 @@ import contextlib
 from pathlib import Path
 import statistics
 import sys
-import tempfile
 import time
 from typing import Any
 
@@ -31,7 +30,7 @@ import aiohttp
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from bench.lib.report import linear_slope, load_average, percentile, verdict, write_result
-from devtools.server import ServerProcess, fetch_status, node_binary
+from devtools.server import ServerProcess, fetch_status, fresh_server
 
 GOAL_GROWTH_PERCENT = 5.0
 SAMPLE_EVERY_S = 10.0
@@ -210,16 +209,10 @@ def main() -> int:
     args = parser.parse_args()
     load = load_average()
 
-    with tempfile.TemporaryDirectory() as tmp:
-        server = ServerProcess(Path(tmp) / "data", node=node_binary(args.node))
-        server.start()
-        try:
-            server.wait_healthy(60)
-            version = fetch_status(server.url, server.token or "")["node"]["version"]
-            figures = asyncio.run(soak(server, args.minutes, args.rate, args.warmup))
-            code = server.stop()
-        finally:
-            server.kill()
+    with fresh_server(args.node) as server:
+        version = fetch_status(server.url, server.token or "")["node"]["version"]
+        figures = asyncio.run(soak(server, args.minutes, args.rate, args.warmup))
+        code = server.stop()
     ok = figures["growth_percent"] <= GOAL_GROWTH_PERCENT
     statuses = ", ".join(
         f"{status}: {count:,}" for status, count in sorted(figures["statuses"].items())
