@@ -14,6 +14,8 @@ import signal
 import sys
 import threading
 
+from homeassistant.const import RESTART_EXIT_CODE
+
 from devtools.hass import HassClient, HassProcess
 from devtools.server import REPO, ServerProcess, rotate_token
 
@@ -45,6 +47,32 @@ def ensure_entry(client: HassClient, server_url: str, token: str) -> None:
     if result.get("type") != "create_entry":
         raise RuntimeError(f"HAsync config flow did not create an entry: {result}")
     print(f"  created HAsync config entry '{result['title']}'")
+
+
+def supervise(hass: HassProcess, server: ServerProcess, stop: threading.Event) -> int:
+    """Wait for Ctrl-C; restart HA when it asks to be restarted, as HA's container does.
+
+    A server that exits is reported once and left down: stopping it is how a developer watches
+    the integration go unavailable and raise its repair.
+    """
+    server_reported = False
+    while not stop.wait(1):
+        if not hass.running:
+            code = hass.stop()
+            if code != RESTART_EXIT_CODE:
+                print(f"\nERROR: Home Assistant exited with {code}; see {hass.log_path}")
+                return 1
+            print("==> Home Assistant asked for a restart; restarting", flush=True)
+            hass.start()
+            hass.wait_up()
+        if not server.running and not server_reported:
+            server_reported = True
+            print(
+                f"==> the HAsync server exited with {server.returncode}; Home Assistant keeps "
+                "running (restart scripts/develop to start the server again)",
+                flush=True,
+            )
+    return 0
 
 
 def main() -> int:
@@ -88,7 +116,7 @@ def main() -> int:
             "\n  Ctrl-C stops both.\n",
             flush=True,
         )
-        stop.wait()
+        return supervise(hass, server, stop)
     except (RuntimeError, TimeoutError) as err:
         print(f"\nERROR: {err}", file=sys.stderr)
         return 1
@@ -97,7 +125,6 @@ def main() -> int:
         hass_code = hass.stop()
         server_code = server.stop()
         print(f"  Home Assistant exit code {hass_code}, server exit code {server_code}")
-    return 0
 
 
 if __name__ == "__main__":

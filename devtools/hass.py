@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from datetime import UTC, datetime
 import json
 import os
 from pathlib import Path
@@ -42,10 +43,6 @@ homeassistant:
   country: US
   unit_system: metric
 
-http:
-  server_host: 127.0.0.1
-  server_port: 8123
-
 api:
 config:
 onboarding:
@@ -63,24 +60,50 @@ logger:
 
 
 def prepare_config(config_dir: Path, *, port: int = 8123, configuration: str | None = None) -> None:
-    """Write configuration.yaml, link the integration and pre-complete onboarding (first run only).
+    """Write the configuration, link the integration and pre-complete onboarding (first run only).
 
-    ``configuration`` is the YAML text to use (its ``server_port: 8123`` is replaced by ``port``);
-    the default is scripts/dev/configuration.yaml.
+    ``configuration`` is the YAML text to use; the default is scripts/dev/configuration.yaml.
     """
     (config_dir / "custom_components").mkdir(parents=True, exist_ok=True)
     template = CONFIG_TEMPLATE.read_text() if configuration is None else configuration
-    text = template.replace("server_port: 8123", f"server_port: {port}")
-    (config_dir / "configuration.yaml").write_text(text)
+    (config_dir / "configuration.yaml").write_text(template)
     link = config_dir / "custom_components" / "hasync"
     if link.is_symlink() or link.exists():
         link.unlink()
     link.symlink_to(INTEGRATION, target_is_directory=True)
     storage = config_dir / ".storage"
     storage.mkdir(exist_ok=True)
+    (storage / "http").write_text(json.dumps(http_store(port), indent=2))
     onboarding = storage / "onboarding"
     if not onboarding.exists():
         onboarding.write_text(json.dumps(ONBOARDING_DONE_BUT_USER))
+
+
+def http_store(port: int) -> dict[str, Any]:
+    """HA's stored HTTP settings: loopback on ``port``, confirmed, no YAML left to migrate.
+
+    Since 2026.10 `http:` in YAML is migrated once into a *pending* trial that HA reverts (with a
+    restart nobody answers here) after 5 minutes unless a user confirms it, and it raises a
+    deprecation repair. Writing the store with HA's own schema avoids both.
+    """
+    from homeassistant.components.http import config as http_config  # noqa: PLC0415
+
+    stable = http_config.HTTP_STORAGE_SCHEMA({"server_host": ["127.0.0.1"], "server_port": port})
+    return {
+        "version": http_config.STORAGE_VERSION,
+        "minor_version": http_config.STORAGE_MINOR_VERSION,
+        "key": http_config.STORAGE_KEY,
+        "data": {
+            http_config.KEY_STABLE: stable
+            | {
+                http_config.HTTP_CONFIG_CREATED_AT: datetime.now(UTC).isoformat(),
+                http_config.HTTP_CONFIG_ERROR: None,
+                http_config.HTTP_CONFIG_ERROR_MESSAGE: None,
+            },
+            http_config.KEY_PENDING: None,
+            http_config.KEY_YAML_MIGRATION_DONE: True,
+        },
+    }
 
 
 def hass_env() -> dict[str, str]:
