@@ -16,31 +16,13 @@ const GROWTH_MIN_SPAN_MS = 10 * 60_000;
 const SEVERITY = ['ok', 'degraded', 'error'];
 
 /**
- * Least-squares slope of memory over time.
- * @param {{ts: number, bytes: number}[]} points
- * @returns {{mibPerHour: number|null, spanHours: number|null}} null when < 2 points or < 10 min apart
+ * Least-squares slope of memory over time, from the sums db.growthSince() returns.
+ * @param {ReturnType<import('./db.js').HasyncDb['growthSince']>} sums
+ * @returns {{mibPerHour: number|null, spanHours: number|null}} null when < 2 samples or < 10 min apart
  */
-export function growthSlope(points) {
-  if (points.length < 2) return { mibPerHour: null, spanHours: null };
-  const t0 = points[0].ts;
-  const span = points[points.length - 1].ts - t0;
-  if (span < GROWTH_MIN_SPAN_MS) return { mibPerHour: null, spanHours: null };
-  let sx = 0;
-  let sy = 0;
-  for (const p of points) {
-    sx += (p.ts - t0) / HOUR_MS;
-    sy += p.bytes / MIB;
-  }
-  const mx = sx / points.length;
-  const my = sy / points.length;
-  let sxy = 0;
-  let sxx = 0;
-  for (const p of points) {
-    const dx = (p.ts - t0) / HOUR_MS - mx;
-    sxy += dx * (p.bytes / MIB - my);
-    sxx += dx * dx;
-  }
-  return { mibPerHour: round(sxy / sxx, 4), spanHours: round(span / HOUR_MS, 3) };
+export function growthSlope({ n, t0, t1, sxy, sxx }) {
+  if (n < 2 || t1 - t0 < GROWTH_MIN_SPAN_MS) return { mibPerHour: null, spanHours: null };
+  return { mibPerHour: round(((sxy / sxx) * HOUR_MS) / MIB, 4), spanHours: round((t1 - t0) / HOUR_MS, 3) };
 }
 
 /**
@@ -82,19 +64,14 @@ export function createHistory({ db, sampleIntervalMs, now = Date.now }) {
     refresh() {
       const t = now();
       const first = db.firstSampleTs();
-      const rows = db.memorySince(t - GROWTH_SPAN_MS);
-      // One series only: container memory when every sample has it, else the process RSS.
-      const useContainer = rows.length > 0 && rows.every((r) => r.memory_bytes !== null);
-      const points = rows
-        .map((r) => ({ ts: r.ts, bytes: useContainer ? r.memory_bytes : r.rss_bytes }))
-        .filter((p) => p.bytes !== null);
-      const growth = growthSlope(points);
+      const sums = db.growthSince(t - GROWTH_SPAN_MS);
+      const growth = growthSlope(sums);
       cached = {
         availability_24h_percent: availability(t, first, 24 * HOUR_MS),
         availability_7d_percent: availability(t, first, 7 * 24 * HOUR_MS),
         memory_growth_mib_per_hour: growth.mibPerHour,
         growth_window_hours: growth.spanHours,
-        samples: points.length,
+        samples: sums.n,
       };
       return cached;
     },

@@ -27,25 +27,45 @@ function fill(db, from, to, fields) {
   })();
 }
 
-test('growth slope: exact for a straight line, negative when shrinking, window in hours', () => {
+/** The growth slope over stored samples with these RSS values (no container memory), from SQLite's sums. */
+function slopeOf(t, points) {
+  const db = freshDb(t);
+  db.raw.transaction(() => {
+    for (const p of points) {
+      db.insertSample({ ts: p.ts, rss_bytes: p.bytes, memory_bytes: null, process_cpu_percent: 1, container_cpu_percent: null, status: 'ok' }, 10_000);
+    }
+  })();
+  return growthSlope(db.growthSince(NOW - 24 * HOUR));
+}
+
+test('growth slope: exact for a straight line, negative when shrinking, window in hours', (t) => {
   const points = [];
   for (let i = 0; i <= 36; i++) points.push({ ts: NOW + i * 600_000, bytes: 100 * MiB + (i / 6) * 2 * MiB });
-  assert.deepEqual(growthSlope(points), { mibPerHour: 2, spanHours: 6 });
+  assert.deepEqual(slopeOf(t, points), { mibPerHour: 2, spanHours: 6 });
   const shrinking = points.map((p, i) => ({ ts: p.ts, bytes: 200 * MiB - i * MiB }));
-  assert.equal(growthSlope(shrinking).mibPerHour, -6);
+  assert.equal(slopeOf(t, shrinking).mibPerHour, -6);
 });
 
-test('growth slope: noise around a line averages out', () => {
+test('growth slope: noise around a line averages out', (t) => {
   const points = [];
-  for (let i = 0; i < 360; i++) points.push({ ts: i * 60_000, bytes: (80 + i / 60 + (i % 2 ? 3 : -3)) * MiB });
-  assert.ok(Math.abs(growthSlope(points).mibPerHour - 1) < 0.01);
+  for (let i = 0; i < 360; i++) points.push({ ts: NOW + i * 60_000, bytes: (80 + i / 60 + (i % 2 ? 3 : -3)) * MiB });
+  assert.ok(Math.abs(slopeOf(t, points).mibPerHour - 1) < 0.01);
 });
 
-test('growth slope: null with fewer than 2 samples or under 10 minutes', () => {
-  assert.deepEqual(growthSlope([]), { mibPerHour: null, spanHours: null });
-  assert.deepEqual(growthSlope([{ ts: 0, bytes: 1 }]), { mibPerHour: null, spanHours: null });
-  assert.deepEqual(growthSlope([{ ts: 0, bytes: 1 }, { ts: 599_999, bytes: 9 }]), { mibPerHour: null, spanHours: null });
-  assert.notEqual(growthSlope([{ ts: 0, bytes: 1 }, { ts: 600_000, bytes: 9 }]).mibPerHour, null);
+test('growth slope: null with fewer than 2 samples or under 10 minutes', (t) => {
+  assert.deepEqual(slopeOf(t, []), { mibPerHour: null, spanHours: null });
+  assert.deepEqual(slopeOf(t, [{ ts: NOW, bytes: 1 }]), { mibPerHour: null, spanHours: null });
+  assert.deepEqual(slopeOf(t, [{ ts: NOW, bytes: 1 }, { ts: NOW + 599_999, bytes: 9 }]), { mibPerHour: null, spanHours: null });
+  assert.notEqual(slopeOf(t, [{ ts: NOW, bytes: 1 }, { ts: NOW + 600_000, bytes: 9 }]).mibPerHour, null);
+});
+
+test('growth slope: samples without the chosen series are skipped, older ones are outside the window', (t) => {
+  const db = freshDb(t);
+  fill(db, NOW - 26 * HOUR, NOW - 24 * HOUR - 10_000, () => ({ rss_bytes: 900 * MiB }));
+  fill(db, NOW - 2 * HOUR, NOW, (ts) => ({ rss_bytes: ts % 60_000 === 0 ? null : Math.round(50 * MiB + ((ts - NOW) / HOUR) * 4 * MiB) }));
+  const sums = db.growthSince(NOW - 24 * HOUR);
+  assert.equal(sums.n, 600);
+  assert.ok(Math.abs(growthSlope(sums).mibPerHour - 4) < 0.001);
 });
 
 test('availability: share of the expected samples, from the first sample or the window start', () => {
