@@ -19,7 +19,7 @@ const WINDOWS = Object.keys(HISTORY_WINDOWS);
  * @property {() => Buffer} statusJson  the serialized status document (cached up to 1 s)
  * @property {ReturnType<typeof import('./history.js').createHistory>|null} history
  * @property {string|null} historyUnavailable  why there is no history (no database)
- * @property {Buffer} openapi
+ * @property {() => Buffer} openapi  the served OpenAPI document
  * @property {import('./logger.js').Logger} logger
  */
 
@@ -125,7 +125,7 @@ export function createRouter(ctx) {
   };
   const status = (req, res) => sendJson(res, 200, ctx.statusJson());
   const events = (req, res, url, generation) => sse.open(req, res, generation);
-  const openapi = (req, res) => sendJson(res, 200, ctx.openapi, { 'cache-control': 'no-cache' });
+  const openapi = (req, res) => sendJson(res, 200, ctx.openapi(), { 'cache-control': 'no-cache' });
 
   // Every route, as the OpenAPI document lists it (tests compare the two). `secured` routes get the
   // bearer check; `page` routes are for the ingress proxy only under Supervisor.

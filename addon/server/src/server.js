@@ -89,6 +89,7 @@ export function createApp(config, options = {}) {
   let sse = null;
   let auth = null;
   let stopping = null;
+  let openapiBody = null;
 
   async function start() {
     const startedAt = new Date();
@@ -171,7 +172,8 @@ export function createApp(config, options = {}) {
       statusJson: () => statusJson.body(),
       history,
       historyUnavailable: dbError,
-      openapi: Buffer.from(JSON.stringify(openapiDocument())),
+      // Built on the first request: only tools ask for it, so idle servers need not hold it.
+      openapi: () => (openapiBody ??= Buffer.from(JSON.stringify(openapiDocument()))),
       logger,
     });
 
