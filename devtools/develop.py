@@ -87,7 +87,9 @@ def main() -> int:
     data_dir = DEV / "server-data"
     token_file = DEV / "server-token"
     DEV.mkdir(exist_ok=True)
-    server = ServerProcess(data_dir, port=args.server_port)
+    # Outside a container the server's cgroup is this whole session, not the app: report the
+    # process's own figures instead (memory used and CPU show unknown, the repairs use RSS).
+    server = ServerProcess(data_dir, port=args.server_port, env={"HASYNC_CONTAINER_METRICS": "off"})
     hass = HassProcess(DEV / "ha-config", port=args.ha_port)
     stop = threading.Event()
     signal.signal(signal.SIGINT, lambda *_: stop.set())

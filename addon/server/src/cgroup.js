@@ -16,18 +16,26 @@ const V1_UNLIMITED = 2 ** 62;
  */
 
 /**
- * @param {{root?: string, procCgroup?: string, cpuCount?: number}} [options]
+ * `enabled: false` (HASYNC_CONTAINER_METRICS=off) reports no container figures: outside a container
+ * the process's cgroup is a desktop session or a whole machine, not the app.
+ * @param {{root?: string, procCgroup?: string, cpuCount?: number, enabled?: boolean}} [options]
  */
 export function createCgroupReader({
   root = '/sys/fs/cgroup',
   procCgroup = '/proc/self/cgroup',
   cpuCount = os.availableParallelism(),
+  enabled = true,
 } = {}) {
+  if (!enabled) return noCgroup(cpuCount);
   const paths = parseProcCgroup(readText(procCgroup) ?? '');
   if (fs.existsSync(path.join(root, 'cgroup.controllers'))) return v2Reader(ownDir(root, paths.get('')), cpuCount);
   if (fs.existsSync(path.join(root, 'memory')) || fs.existsSync(path.join(root, 'cpuacct'))) {
     return v1Reader(root, paths, cpuCount);
   }
+  return noCgroup(cpuCount);
+}
+
+function noCgroup(cpuCount) {
   return {
     version: /** @type {const} */ ('none'),
     /** @returns {CgroupReading} */

@@ -45,6 +45,7 @@ export class ConfigError extends Error {
  * @property {'debug'|'info'|'warning'|'error'} logLevel
  * @property {number} retentionDays
  * @property {number} sampleIntervalS  seconds between two stored samples (HASYNC_SAMPLE_INTERVAL_S)
+ * @property {boolean} containerMetrics  HASYNC_CONTAINER_METRICS: report cgroup figures (off outside a container)
  * @property {string|null} token    HASYNC_TOKEN: when set, the only accepted token
  * @property {string} frontendDir
  * @property {SupervisorConfig|null} supervisor  null when running standalone
@@ -70,6 +71,7 @@ export function loadConfig(env = process.env) {
     logLevel: parseLogLevel(get('HASYNC_LOG_LEVEL') ?? 'info'),
     retentionDays: parseInteger('HASYNC_RETENTION_DAYS', get('HASYNC_RETENTION_DAYS'), 7, 1, 365),
     sampleIntervalS: parseInteger('HASYNC_SAMPLE_INTERVAL_S', get('HASYNC_SAMPLE_INTERVAL_S'), 10, 1, 3600),
+    containerMetrics: parseSwitch('HASYNC_CONTAINER_METRICS', get('HASYNC_CONTAINER_METRICS') ?? 'on'),
     token: parseToken(get('HASYNC_TOKEN')),
     frontendDir: path.resolve(get('HASYNC_FRONTEND_DIR') ?? path.resolve(SERVER_DIR, '../frontend/dist')),
     supervisor: supervisorToken
@@ -138,6 +140,12 @@ function parseInteger(name, raw, fallback, min, max) {
   if (!Number.isSafeInteger(value) || value < min || value > max) {
     throw new ConfigError(name, `must be an integer from ${min} to ${max} (got ${JSON.stringify(raw)})`);
   }
+  return value;
+}
+
+function parseSwitch(name, raw) {
+  const value = { on: true, true: true, 1: true, off: false, false: false, 0: false }[raw.toLowerCase()];
+  if (value === undefined) throw new ConfigError(name, `must be on or off (got ${JSON.stringify(raw)})`);
   return value;
 }
 

@@ -144,7 +144,7 @@ export function createApp(config, options = {}) {
       }
     }
 
-    metrics = createMetrics({ cgroup: createCgroupReader(options.cgroup) });
+    metrics = createMetrics({ cgroup: createCgroupReader({ ...options.cgroup, enabled: config.containerMetrics }) });
     const history = db ? createHistory({ db, sampleIntervalMs: intervals.sampleMs }) : null;
     sampler = createSampler({ db, metrics, checks, history, logger, retentionDays: config.retentionDays, intervals });
     const statusDocument = statusDocumentBuilder({ version: VERSION, instanceId, startedAt, checks, metrics, history });

@@ -62,6 +62,17 @@ test('cgroup v1 with a real memory limit and a quota above the CPU count', (t) =
   assert.equal(r.cpuCapacity, 2);
 });
 
+test('disabled (HASYNC_CONTAINER_METRICS=off): version none even where a cgroup v2 exists', () => {
+  const cg = createCgroupReader({
+    root: path.join(FIXTURES, 'cgroup', 'v2', 'root'),
+    procCgroup: path.join(FIXTURES, 'cgroup', 'v2', 'proc-self-cgroup'),
+    cpuCount: 2,
+    enabled: false,
+  });
+  assert.equal(cg.version, 'none');
+  assert.deepEqual(cg.read(), { memoryUsedBytes: null, memoryLimitBytes: null, cpuUsageUsec: null, cpuCapacity: 2 });
+});
+
 test('no cgroup: version none and every figure null', () => {
   const cg = fixture('none', 3);
   assert.equal(cg.version, 'none');

@@ -15,6 +15,7 @@ test('defaults', () => {
   assert.equal(c.logLevel, 'info');
   assert.equal(c.retentionDays, 7);
   assert.equal(c.sampleIntervalS, 10);
+  assert.equal(c.containerMetrics, true);
   assert.equal(c.token, null);
   assert.equal(c.frontendDir, path.resolve(SERVER_DIR, '..', 'frontend', 'dist'));
   assert.equal(c.supervisor, null);
@@ -64,6 +65,7 @@ const bad = [
   ['HASYNC_LOG_LEVEL', 'verbose'],
   ['HASYNC_HOST', 'bad host'],
   ['HASYNC_TOKEN', 'has space'],
+  ['HASYNC_CONTAINER_METRICS', 'maybe'],
 ];
 for (const [name, value] of bad) {
   test(`${name}=${JSON.stringify(value)} is a ConfigError naming the variable`, () => {
@@ -92,6 +94,11 @@ test('ensureDataDir creates the directory and rejects one that cannot be written
   const file = path.join(base, 'file');
   fs.writeFileSync(file, 'x');
   assert.throws(() => ensureDataDir(path.join(file, 'sub')), { variable: 'HASYNC_DATA_DIR' });
+});
+
+test('HASYNC_CONTAINER_METRICS: on by default, off and its spellings turn the cgroup figures off', () => {
+  for (const value of ['on', 'true', '1', 'ON']) assert.equal(loadConfig({ HASYNC_CONTAINER_METRICS: value }).containerMetrics, true);
+  for (const value of ['off', 'false', '0', 'Off']) assert.equal(loadConfig({ HASYNC_CONTAINER_METRICS: value }).containerMetrics, false);
 });
 
 test('HASYNC_SAMPLE_INTERVAL_S: 10 s by default, 1 to 3600, anything else names the variable', () => {
