@@ -87,8 +87,8 @@ def main() -> int:
     data_dir = DEV / "server-data"
     token_file = DEV / "server-token"
     DEV.mkdir(exist_ok=True)
-    # Outside a container the server's cgroup is this whole session, not the app: report the
-    # process's own figures instead (memory used and CPU show unknown, the repairs use RSS).
+    # Outside a container the server's cgroup is this whole session, not the app: no cgroup
+    # figures, so memory used and CPU usage show the process's own.
     server = ServerProcess(data_dir, port=args.server_port, env={"HASYNC_CONTAINER_METRICS": "off"})
     hass = HassProcess(DEV / "ha-config", port=args.ha_port)
     stop = threading.Event()

@@ -67,13 +67,15 @@ async def test_values(hass: HomeAssistant, mock_config_entry: MockConfigEntry) -
 async def test_unmeasured_values_are_unknown(
     hass: HomeAssistant, mock_config_entry: MockConfigEntry, mock_hasync_client: MagicMock
 ) -> None:
-    """Without a cgroup and with too few samples, the figures are unknown, never 0."""
-    mock_hasync_client.status.return_value = load_status("status_no_cgroup.json")
+    """Without a cgroup and with too few samples, the figures are unknown, never 0.
+
+    Memory used and CPU usage fall back to the process's figures, as the repair rules do.
+    """
+    raw = load_status("status_no_cgroup.json")
+    mock_hasync_client.status.return_value = raw
     await _setup(hass, mock_config_entry)
     for key in (
-        "memory_used",
         "memory_usage",
-        "cpu_usage",
         "event_loop_delay_p99",
         "availability_24_h",
         "availability_7_d",
@@ -82,9 +84,13 @@ async def test_unmeasured_values_are_unknown(
         entity = hass.states.get(f"sensor.hasync_{key}")
         assert entity is not None
         assert entity.state == STATE_UNKNOWN, key
-    rss = hass.states.get("sensor.hasync_process_memory_rss")
-    assert rss is not None
-    assert float(rss.state) == pytest.approx(48234496 / MIB)
+    for key in ("process_memory_rss", "memory_used"):
+        entity = hass.states.get(f"sensor.hasync_{key}")
+        assert entity is not None
+        assert float(entity.state) == pytest.approx(48234496 / MIB), key
+    cpu = hass.states.get("sensor.hasync_cpu_usage")
+    assert cpu is not None
+    assert float(cpu.state) == raw.process.cpu_percent
 
 
 @pytest.mark.usefixtures("mock_hasync_client")

@@ -102,11 +102,15 @@ def sustained_above(
     return True
 
 
-def memory_mib(document: StatusDocument) -> float | None:
-    """Memory of the container (as Docker reports it), else of the process; in MiB."""
+def memory_bytes(document: StatusDocument) -> int | None:
+    """Memory of the container (as Docker reports it), else of the process (no cgroup figures)."""
     used = document.container.memory_used_bytes
-    if used is None:
-        used = document.process.rss_bytes
+    return document.process.rss_bytes if used is None else used
+
+
+def memory_mib(document: StatusDocument) -> float | None:
+    """memory_bytes() in MiB."""
+    used = memory_bytes(document)
     return None if used is None else used / MIB
 
 

@@ -15,6 +15,7 @@ from homeassistant.const import PERCENTAGE, EntityCategory, UnitOfInformation, U
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
+from . import rules
 from .coordinator import HAsyncConfigEntry, HAsyncDataUpdateCoordinator
 from .entity import HAsyncEntity
 
@@ -56,7 +57,9 @@ def _memory(
 
 
 SENSORS: tuple[HAsyncSensorEntityDescription, ...] = (
-    _memory("memory_used", lambda c: c.data.container.memory_used_bytes),
+    # Memory used and CPU usage are the figures the repair rules judge: the container's, or the
+    # process's where the server reports no cgroup figures.
+    _memory("memory_used", lambda c: rules.memory_bytes(c.data)),
     HAsyncSensorEntityDescription(
         key="memory_percent",
         translation_key="memory_percent",
@@ -71,7 +74,7 @@ SENSORS: tuple[HAsyncSensorEntityDescription, ...] = (
         state_class=SensorStateClass.MEASUREMENT,
         native_unit_of_measurement=PERCENTAGE,
         suggested_display_precision=1,
-        value_fn=lambda c: c.data.container.cpu_percent,
+        value_fn=lambda c: rules.cpu_percent(c.data),
     ),
     _memory("process_rss", lambda c: c.data.process.rss_bytes, diagnostic=True),
     _memory("heap_used", lambda c: c.data.process.heap_used_bytes, diagnostic=True),

@@ -30,6 +30,11 @@ SENSORS: Final[dict[str, tuple[str, str, float]]] = {
     "database_size": ("database", "size_bytes", 1 / MIB),
 }
 """Numeric sensors: the member they show, and the factor to their display unit (MiB)."""
+FALLBACKS: Final = {
+    "memory_used": ("process", "rss_bytes"),
+    "cpu_percent": ("process", "cpu_percent"),
+}
+"""Sensors that show the process's figure where the container's is null (README, Entities)."""
 TEXT_SENSORS: Final = {"node_version": ("node", "version"), "server_version": ("server", "version")}
 CHECK_SENSORS: Final = {
     "bcrypt": "bcrypt",
@@ -96,6 +101,8 @@ def expected_states(read: dict[str, Any] | None) -> dict[str, Shown]:
     states: dict[str, Shown] = {ALWAYS_AVAILABLE: Shown(STATE_ON)}
     for key, (section, member, factor) in SENSORS.items():
         value = read[section][member]
+        if value is None and key in FALLBACKS:
+            value = read[FALLBACKS[key][0]][FALLBACKS[key][1]]
         states[key] = Shown(STATE_UNKNOWN) if value is None else Shown(number=value * factor)
     for key, (section, member) in TEXT_SENSORS.items():
         states[key] = Shown(read[section][member])
