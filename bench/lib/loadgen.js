@@ -15,6 +15,28 @@ import net from 'node:net';
  * @returns {Promise<{requests: number, errors: number, statuses: Record<string, number>, seconds: number,
  *                    rps: number, p50_ms: number, p95_ms: number, p99_ms: number, max_ms: number}>}
  */
+/**
+ * Figures of a finished run: `extra` (error counts, statuses) plus requests, seconds, req/s and the
+ * p50/p95/p99/max latency in ms.
+ * @param {number[]} latencies  ms, one per answered request
+ * @param {bigint} started      process.hrtime.bigint() at the start
+ */
+export function summarize(latencies, started, extra) {
+  const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+  const sorted = Float64Array.from(latencies).sort();
+  const pct = (p) => (sorted.length ? sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] : NaN);
+  return {
+    requests: latencies.length,
+    ...extra,
+    seconds,
+    rps: latencies.length / seconds,
+    p50_ms: pct(50),
+    p95_ms: pct(95),
+    p99_ms: pct(99),
+    max_ms: sorted.length ? sorted[sorted.length - 1] : NaN,
+  };
+}
+
 export function load({ port, host = '127.0.0.1', path, headers = {}, connections = 10, durationMs, requests }) {
   const head = Object.entries({ host: `${host}:${port}`, ...headers }).map(([k, v]) => `${k}: ${v}\r\n`).join('');
   const request = Buffer.from(`GET ${path} HTTP/1.1\r\n${head}\r\n`);
@@ -64,20 +86,7 @@ export function load({ port, host = '127.0.0.1', path, headers = {}, connections
       socket.on('close', resolve);
     });
 
-  return Promise.all(Array.from({ length: connections }, connection)).then(() => {
-    const seconds = Number(process.hrtime.bigint() - started) / 1e9;
-    const sorted = Float64Array.from(latencies).sort();
-    const pct = (p) => (sorted.length ? sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] : NaN);
-    return {
-      requests: latencies.length,
-      errors,
-      statuses,
-      seconds,
-      rps: latencies.length / seconds,
-      p50_ms: pct(50),
-      p95_ms: pct(95),
-      p99_ms: pct(99),
-      max_ms: sorted.length ? sorted[sorted.length - 1] : NaN,
-    };
-  });
+  return Promise.all(Array.from({ length: connections }, connection)).then(() =>
+    summarize(latencies, started, { errors, statuses }),
+  );
 }

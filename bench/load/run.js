@@ -18,7 +18,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { load } from '../lib/loadgen.js';
+import { load, summarize } from '../lib/loadgen.js';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const RESULTS = path.join(ROOT, 'bench', 'results');
@@ -118,23 +118,9 @@ function loadNewConnections({ port, path: p, headers = {}, connections, requests
       await one(sent++);
     }
   };
-  return Promise.all(Array.from({ length: connections }, worker)).then(() => {
-    const seconds = Number(process.hrtime.bigint() - started) / 1e9;
-    const sorted = Float64Array.from(latencies).sort();
-    const pct = (q) => (sorted.length ? sorted[Math.min(sorted.length - 1, Math.floor((q / 100) * sorted.length))] : NaN);
-    return {
-      requests: latencies.length,
-      errors,
-      errorCodes,
-      statuses,
-      seconds,
-      rps: latencies.length / seconds,
-      p50_ms: pct(50),
-      p95_ms: pct(95),
-      p99_ms: pct(99),
-      max_ms: sorted.length ? sorted[sorted.length - 1] : NaN,
-    };
-  });
+  return Promise.all(Array.from({ length: connections }, worker)).then(() =>
+    summarize(latencies, started, { errors, errorCodes, statuses }),
+  );
 }
 
 const fmt = (x, d = 2) => (Number.isFinite(x) ? x.toLocaleString('en-US', { minimumFractionDigits: d, maximumFractionDigits: d }) : 'n/a');
