@@ -26,6 +26,7 @@ from custom_components.hasync.api import (
     MAX_RETRY_AFTER,
     HAsyncClient,
     HAsyncConnectionError,
+    HAsyncError,
     HAsyncInvalidResponseError,
     HAsyncRateLimitedError,
     HAsyncServiceUnavailableError,
@@ -153,6 +154,20 @@ def test_deep_nesting(body: bytes) -> None:
         parse_json(body)
 
 
+async def _status_error[E: HAsyncError](answer: bytes, expected: type[E]) -> E:
+    """Ask a raw server that sends ``answer`` for the status; return the error the client raised."""
+    raw = RawHTTPServer()
+    await raw.start()
+    raw.routes["/api/v1/status"] = Reply.of(answer)
+    try:
+        async with aiohttp.ClientSession() as session:
+            with pytest.raises(expected) as raised:
+                await HAsyncClient(raw.url, TOKEN, session).status()
+    finally:
+        await raw.stop()
+    return raised.value
+
+
 @pytest.mark.parametrize(
     ("headers", "body", "retry_after"),
     [
@@ -168,31 +183,17 @@ async def test_rate_limit_delays_are_bounded(
     socket_enabled: None, headers: dict[str, str], body: bytes, retry_after: float | None
 ) -> None:
     """A 429 waits at most MAX_RETRY_AFTER, whatever the server says."""
-    raw = RawHTTPServer()
-    await raw.start()
-    raw.routes["/api/v1/status"] = Reply.of(http_response(429, body, list(headers.items())))
-    try:
-        async with aiohttp.ClientSession() as session:
-            with pytest.raises(HAsyncRateLimitedError) as raised:
-                await HAsyncClient(raw.url, TOKEN, session).status()
-    finally:
-        await raw.stop()
-    assert raised.value.retry_after == retry_after
+    error = await _status_error(
+        http_response(429, body, list(headers.items())), HAsyncRateLimitedError
+    )
+    assert error.retry_after == retry_after
 
 
 async def test_error_pages_become_one_line(socket_enabled: None) -> None:
     """An HTML error page (newlines, escape codes) is quoted as one short printable line."""
     page = b"<html>\n<body>\x1b[31m  Service\n\nUnavailable " + b"y" * 1000 + b"</body></html>"
-    raw = RawHTTPServer()
-    await raw.start()
-    raw.routes["/api/v1/status"] = Reply.of(http_response(503, page))
-    try:
-        async with aiohttp.ClientSession() as session:
-            with pytest.raises(HAsyncServiceUnavailableError) as raised:
-                await HAsyncClient(raw.url, TOKEN, session).status()
-    finally:
-        await raw.stop()
-    message = str(raised.value)
+    error = await _status_error(http_response(503, page), HAsyncServiceUnavailableError)
+    message = str(error)
     assert message.startswith("<html> <body> [31m Service Unavailable yyy")
     assert message.isprintable()
     assert len(message) <= 200
@@ -200,33 +201,18 @@ async def test_error_pages_become_one_line(socket_enabled: None) -> None:
 
 async def test_aiohttp_errors_become_one_line(socket_enabled: None) -> None:
     """Aiohttp's decoding errors span lines ("400, message:", newline, "Can not decode")."""
-    raw = RawHTTPServer()
-    await raw.start()
-    raw.routes["/api/v1/status"] = Reply.of(
-        http_response(200, b"\x1f\x8bgarbage", [("Content-Encoding", "gzip")])
+    error = await _status_error(
+        http_response(200, b"\x1f\x8bgarbage", [("Content-Encoding", "gzip")]),
+        HAsyncConnectionError,
     )
-    try:
-        async with aiohttp.ClientSession() as session:
-            with pytest.raises(HAsyncConnectionError) as raised:
-                await HAsyncClient(raw.url, TOKEN, session).status()
-    finally:
-        await raw.stop()
-    assert "\n" not in str(raised.value)
-    assert str(raised.value).isprintable()
+    assert "\n" not in str(error)
+    assert str(error).isprintable()
 
 
 async def test_chained_aiohttp_error_drops_the_request_headers(socket_enabled: None) -> None:
     """ClientResponseError's repr and args held the request, Authorization header included."""
-    raw = RawHTTPServer()
-    await raw.start()
-    raw.routes["/api/v1/status"] = Reply.of(b"HTTP/1.1 two hundred\r\n\r\n")
-    try:
-        async with aiohttp.ClientSession() as session:
-            with pytest.raises(HAsyncConnectionError) as raised:
-                await HAsyncClient(raw.url, TOKEN, session).status()
-    finally:
-        await raw.stop()
-    cause = raised.value.__cause__
+    error = await _status_error(b"HTTP/1.1 two hundred\r\n\r\n", HAsyncConnectionError)
+    cause = error.__cause__
     assert isinstance(cause, aiohttp.ClientResponseError)
     assert TOKEN not in repr(cause)
     assert TOKEN not in repr(cause.args)
