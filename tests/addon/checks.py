@@ -4,7 +4,7 @@ Every checker takes its input as data (a parsed config, Dockerfile text, a path)
 problems; an empty list means the rule holds. The break tests feed deliberately broken copies through
 the same functions, so a rule that could never fail would show up there.
 
-The config schema is transcribed from the Supervisor (supervisor/addons/validate.py: required keys,
+The config schema is transcribed from the Supervisor (supervisor/apps/validate.py: required keys,
 types, RE_SLUG, docker_ports, ARCH_ALL) and the app linter (frenck/action-addon-linter: default values,
 watchdog, webui with ingress, backup_pre/backup_post with cold backups).
 """
@@ -154,7 +154,7 @@ def apparmor(profile: Path) -> list[str]:
 
 # --- config.yaml ----------------------------------------------------------------------------------
 
-# supervisor/addons/options.py: RE_SCHEMA_ELEMENT (the option type language)
+# supervisor/apps/options.py: RE_SCHEMA_ELEMENT (the option type language)
 RE_SCHEMA_ELEMENT = (
     r"^(?:|bool|email|url|port|device(?:\(subsystem=[a-z]+\))?"
     r"|str(?:\(\d*,\d*\))?|password(?:\(\d*,\d*\))?"
@@ -290,7 +290,13 @@ CONFIG_SCHEMA: dict[str, Any] = {
                 {"type": "object", "additionalProperties": {"$ref": "#/definitions/schema_value"}},
             ]
         },
-        "image": _STR,
+        # supervisor/validate.py docker_image: lowercase registry, path components, no tag; {arch}
+        # is filled in per device.
+        "image": {
+            "type": "string",
+            "pattern": r"^(?:[a-z0-9-]+(?:\.[a-z0-9-]+)+(?::\d+)?/)?"
+            r"[a-z0-9{][a-z0-9._{}-]*(?:/[a-z0-9{][a-z0-9._{}-]*)*$",
+        },
         "timeout": {"type": "integer", "minimum": 10, "maximum": 300},
         "ulimits": {"type": "object"},
         "breaking_versions": _STR_LIST,
@@ -553,6 +559,66 @@ def _script_invocations(run: str, interpreters: set[str]) -> Iterator[list[str]]
             yield words[1:]
 
 
+# `name=~LINE`: a release line (24, or 3.14), never a release (24.18.1-r0) the mirrors will drop.
+RE_APK_CONSTRAINT = re.compile(r"^(?P<name>[a-z0-9][\w.+-]*)(?:(?P<op>[<>=~]+)(?P<version>.+))?$")
+RE_RELEASE_LINE = re.compile(r"^\d+(?:\.\d+)?$")
+
+
+def expand_args(text: str, args: dict[str, str]) -> str:
+    """Substitute ${NAME} and $NAME with the Dockerfile's global ARG defaults."""
+    return re.sub(
+        r"\$\{(\w+)\}|\$(\w+)",
+        lambda m: args.get(m.group(1) or m.group(2), m.group(0)),
+        text,
+    )
+
+
+def apk_policy_problems(dockerfile: Dockerfile) -> list[str]:
+    """The package policy the Dockerfile states: release-line constraints that survive in-branch bumps.
+
+    Every package in the final image carries `=~LINE`; build-stage tools may be unconstrained (they
+    never reach the image); an exact release or a range is refused anywhere; nodejs is constrained
+    the same way in every stage, and nodejs-dev (the headers node-gyp builds against) like nodejs.
+    """
+    problems: list[str] = []
+    lines: dict[str, set[str]] = {}
+    for stage in dockerfile.stages:
+        final = stage is dockerfile.final
+        for run in stage.runs:
+            for spec in _apk_packages(expand_args(run, dockerfile.global_args)):
+                match = RE_APK_CONSTRAINT.match(spec)
+                if match is None:
+                    problems.append(f"stage {stage.name}: apk package {spec!r} cannot be parsed")
+                    continue
+                name, op, version = match.group("name", "op", "version")
+                if op is None:
+                    if final:
+                        problems.append(
+                            f"stage {stage.name}: apk package {name} has no release-line "
+                            "constraint (=~LINE) in the final image"
+                        )
+                    continue
+                if op != "=~" or not RE_RELEASE_LINE.match(version):
+                    problems.append(
+                        f"stage {stage.name}: apk package {name}{op}{version} is not a release-line "
+                        "constraint: exact releases vanish from Alpine's mirrors at the next bump "
+                        "(use =~MAJOR or =~MAJOR.MINOR)"
+                    )
+                    continue
+                lines.setdefault(name, set()).add(version)
+    node = lines.get("nodejs", set())
+    if not node:
+        problems.append("nodejs is not installed with a release-line constraint")
+    elif len(node) > 1:
+        problems.append(f"nodejs is constrained differently across stages: {sorted(node)}")
+    problems += [
+        f"{name} is constrained to {sorted(versions)}, nodejs to {sorted(node)}"
+        for name, versions in lines.items()
+        if name.startswith("nodejs-") and versions != node
+    ]
+    return problems
+
+
 def healthcheck_url(dockerfile: Dockerfile) -> str | None:
     """Return the URL the final stage's HEALTHCHECK fetches (exec or shell form)."""
     for instruction, value in dockerfile.final.instructions:
@@ -583,28 +649,7 @@ def dockerfile_problems(
         if stage.base not in {"${BUILD_FROM}", "$BUILD_FROM"}
     ]
 
-    pins: dict[str, set[str]] = {}
-    for stage in dockerfile.stages:
-        for run in stage.runs:
-            for package in _apk_packages(run):
-                name, sep, version = package.partition("=")
-                if not sep or not version:
-                    problems.append(f"stage {stage.name}: apk package {name} is not pinned with =")
-                else:
-                    pins.setdefault(name, set()).add(version)
-    # nodejs-dev (headers for node-gyp) must be the very Node build that runs.
-    problems += [
-        f"{name} is pinned to {sorted(versions)}, nodejs to {sorted(pins.get('nodejs', set()))}"
-        for name, versions in pins.items()
-        if name.startswith("nodejs-") and versions != pins.get("nodejs")
-    ]
-    for name in ("nodejs", "npm"):
-        if name not in pins:
-            problems.append(f"{name} is not installed with a pinned version")
-        elif len(pins[name]) > 1:
-            problems.append(
-                f"{name} is pinned to different versions across stages: {sorted(pins[name])}"
-            )
+    problems += apk_policy_problems(dockerfile)
     final_packages = {
         p.partition("=")[0] for run in dockerfile.final.runs for p in _apk_packages(run)
     }
