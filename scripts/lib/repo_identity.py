@@ -25,7 +25,9 @@ SCAN_SUFFIXES = {".md", ".py", ".json", ".yaml", ".yml", ".ts", ".js", ".mjs", "
 SKIP_PARTS = {"tests", "node_modules", "bench", ".toolchain", ".venv", ".git"}
 SKIP_NAMES = {"package-lock.json"}
 
-_SOURCE_URL = re.compile(r"^url:\s*[\"']?https://github\.com/([\w.-]+)/([\w.-]+?)/?[\"']?\s*$", re.M)
+_SOURCE_URL = re.compile(
+    r"^url:\s*[\"']?https://github\.com/([\w.-]+)/([\w.-]+?)/?[\"']?\s*$", re.M
+)
 _GITHUB = re.compile(r"github\.com/([\w.-]+)/([\w.-]+)")
 _IMAGE = re.compile(r"ghcr\.io/([\w.-]+)/(\{arch\}|aarch64|amd64)-([\w.-]+)")
 
@@ -57,7 +59,7 @@ def identity(root: Path) -> Identity:
 
 
 def scanned_files(root: Path) -> Iterator[Path]:
-    """The repository's tracked text files that may name the repository (git ls-files)."""
+    """Yield the tracked text files (git ls-files) that may name the repository."""
     listed = subprocess.run(
         ["git", "ls-files", "-z"], cwd=root, capture_output=True, check=True
     ).stdout.decode()
@@ -71,7 +73,7 @@ def scanned_files(root: Path) -> Iterator[Path]:
 
 
 def _field_problems(root: Path, ident: Identity) -> list[str]:
-    """The copies that must equal a value derived from the identity, field by field."""
+    """Check the copies that must equal a value derived from the identity, field by field."""
     problems = []
     config = (root / "addon" / "config.yaml").read_text(encoding="utf-8")
     expected_config = {"url": f"{ident.url}/tree/main/addon", "image": ident.image}
@@ -85,11 +87,17 @@ def _field_problems(root: Path, ident: Identity) -> list[str]:
         (root / "custom_components" / APP_SLUG / "manifest.json").read_text(encoding="utf-8")
     )
     if not str(manifest.get("documentation", "")).startswith(ident.url):
-        problems.append(f"manifest.json: documentation does not start with {ident.url}")
+        problems.append(
+            f"custom_components/{APP_SLUG}/manifest.json: documentation does not start with {ident.url}"
+        )
     if manifest.get("issue_tracker") != f"{ident.url}/issues":
-        problems.append(f"manifest.json: issue_tracker is not {ident.url}/issues")
+        problems.append(
+            f"custom_components/{APP_SLUG}/manifest.json: issue_tracker is not {ident.url}/issues"
+        )
     if f"@{ident.owner}" not in manifest.get("codeowners", []):
-        problems.append(f"manifest.json: codeowners does not name @{ident.owner}")
+        problems.append(
+            f"custom_components/{APP_SLUG}/manifest.json: codeowners does not name @{ident.owner}"
+        )
 
     dockerfile = (root / "addon" / "Dockerfile").read_text(encoding="utf-8")
     label = re.search(r'org\.opencontainers\.image\.source="([^"]*)"', dockerfile)
@@ -108,8 +116,8 @@ def _link_problems(path: Path, relative: str, ident: Identity) -> list[str]:
     """Links in one file that point at this repository or its image under another identity."""
     text = unquote(path.read_text(encoding="utf-8", errors="replace"))
     problems = []
-    for owner, name in _GITHUB.findall(text):
-        name = name.removesuffix(".git")
+    for owner, raw_name in _GITHUB.findall(text):
+        name = raw_name.removesuffix(".git")
         ours = owner.lower() == ident.owner.lower() or name.lower() == ident.name.lower()
         if ours and (owner, name) != (ident.owner, ident.name):
             problems.append(f"{relative}: links github.com/{owner}/{name}, expected {ident.url}")

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+import importlib.util
 import io
 import json
 import os
@@ -21,6 +22,8 @@ import re
 import shlex
 import shutil
 import subprocess
+import sys
+from types import ModuleType
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -56,6 +59,33 @@ def run_tool(args: list[str], cwd: Path = ROOT) -> list[str]:
         return []
     output = (result.stdout + result.stderr).strip()
     return output.splitlines() or [f"{args[0]} exited {result.returncode}"]
+
+
+def load_script_lib(name: str) -> ModuleType:
+    """Import a module from scripts/lib (the scripts put that folder on sys.path the same way)."""
+    spec = importlib.util.spec_from_file_location(name, ROOT / "scripts" / "lib" / f"{name}.py")
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module  # dataclasses resolve annotations through sys.modules
+    spec.loader.exec_module(module)
+    return module
+
+
+def copy_repository(target: Path, *, git: bool = False) -> Path:
+    """Copy the tracked files, as they are in the working tree, to `target` (a git repository if asked)."""
+    listed = subprocess.run(
+        ["git", "ls-files", "-z"], cwd=ROOT, capture_output=True, check=True
+    ).stdout.decode()
+    for relative in filter(None, listed.split("\0")):
+        source = ROOT / relative
+        if source.is_file():
+            (target / relative).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source, target / relative)
+    if git:
+        subprocess.run(["git", "init", "-q"], cwd=target, check=True)
+        subprocess.run(["git", "add", "-A"], cwd=target, check=True)
+    return target
 
 
 def project_files(root: Path = ROOT) -> Iterator[Path]:
@@ -354,28 +384,6 @@ def option_problems(config: dict[str, Any], translations: dict[str, Any]) -> lis
     return problems
 
 
-def changelog_versions(text: str) -> list[str]:
-    """Versions in a Keep-a-Changelog file, newest first (`## [1.2.3]` or `## 1.2.3`)."""
-    return re.findall(r"^## \[?(\d+\.\d+\.\d+)\]?", text, re.MULTILINE)
-
-
-def version_problems(config_version: str, changelog: str, package_version: str) -> list[str]:
-    """config.yaml, CHANGELOG.md's newest entry and the server's package.json agree."""
-    versions = changelog_versions(changelog)
-    problems = []
-    if not versions:
-        problems.append("CHANGELOG.md has no version entry")
-    elif versions[0] != config_version:
-        problems.append(
-            f"CHANGELOG.md's newest entry is {versions[0]}, config.yaml says {config_version}"
-        )
-    if package_version != config_version:
-        problems.append(
-            f"addon/server/package.json is {package_version}, config.yaml says {config_version}"
-        )
-    return problems
-
-
 def stray_config_files(root: Path, app_dir: Path) -> list[Path]:
     """Files that Supervisor's store scan would also take for an app config (config.yaml/yml/json)."""
     names = {"config.yaml", "config.yml", "config.json"}
@@ -574,7 +582,7 @@ def expand_args(text: str, args: dict[str, str]) -> str:
 
 
 def apk_policy_problems(dockerfile: Dockerfile) -> list[str]:
-    """The package policy the Dockerfile states: release-line constraints that survive in-branch bumps.
+    """Check the package policy the Dockerfile states: constraints that survive in-branch bumps.
 
     Every package in the final image carries `=~LINE`; build-stage tools may be unconstrained (they
     never reach the image); an exact release or a range is refused anywhere; nodejs is constrained

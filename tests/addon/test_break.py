@@ -16,14 +16,17 @@ from .checks import (
     actionlint,
     apparmor,
     config_problems,
+    copy_repository,
     dockerfile_problems,
     hadolint,
+    load_script_lib,
     option_problems,
     shellcheck,
     stray_config_files,
-    version_problems,
     yamllint,
 )
+
+release = load_script_lib("release")
 
 DOCKERFILE = (ADDON / "Dockerfile").read_text(encoding="utf-8")
 
@@ -96,17 +99,29 @@ def test_option_without_schema_entry_fails(
     assert "option 'retention' has no schema entry" in option_problems(broken, translations)
 
 
-def test_version_mismatch_fails(config: dict[str, Any], package_version: str) -> None:
-    changelog = (ADDON / "CHANGELOG.md").read_text(encoding="utf-8")
-    newer = changelog.replace("## [", "## [9.9.9] - 2099-01-01\n\n- later\n\n## [", 1)
-    assert any(
-        "newest entry is 9.9.9" in p
-        for p in version_problems(config["version"], newer, package_version)
-    )
-    assert any(
-        "package.json is 0.0.1" in p
-        for p in version_problems(config["version"], changelog, "0.0.1")
-    )
+@pytest.mark.parametrize(
+    ("path", "old", "new"),
+    [
+        ("custom_components/hasync/manifest.json", '"version": "', '"version": "9'),
+        ("addon/server/package.json", '"version": "', '"version": "9'),
+        (
+            "addon/server/package-lock.json",
+            '"hasync-server",\n      "version": "',
+            '"hasync-server",\n      "version": "9',
+        ),
+        ("addon/frontend/package.json", '"version": "', '"version": "9'),
+        ("pyproject.toml", 'version = "', 'version = "9'),
+        ("addon/CHANGELOG.md", "## [", "## [9.9.9] - 2099-01-01\n\n- later\n\n## ["),
+    ],
+)
+def test_version_mismatch_fails(tmp_path: Path, path: str, old: str, new: str) -> None:
+    root = copy_repository(tmp_path)
+    text = (root / path).read_text(encoding="utf-8")
+    assert old in text
+    (root / path).write_text(text.replace(old, new, 1))
+    problems = release.version_problems(root)
+    assert len(problems) == 1, problems
+    assert problems[0].startswith(path), problems
 
 
 def test_stray_config_file_fails(tmp_path: Path) -> None:

@@ -14,12 +14,14 @@ from .checks import (
     ADDON,
     ROOT,
     config_problems,
+    load_script_lib,
     option_problems,
     parse_dockerfile,
     resolve_image_path,
     stray_config_files,
-    version_problems,
 )
+
+release = load_script_lib("release")
 
 
 def test_config_follows_supervisor_schema_and_linter_rules(config: dict[str, Any]) -> None:
@@ -46,11 +48,15 @@ def test_every_option_has_schema_and_translation(
     assert set(config["schema"]) == {"log_level", "history_days", "token"}
 
 
-def test_version_agrees_with_changelog_and_server(
-    config: dict[str, Any], package_version: str
-) -> None:
-    changelog = (ADDON / "CHANGELOG.md").read_text(encoding="utf-8")
-    assert version_problems(config["version"], changelog, package_version) == []
+def test_one_version_everywhere() -> None:
+    """config.yaml, the server's and page's packages, manifest.json, pyproject and the changelog."""
+    found = release.versions(ROOT)
+    assert {
+        "addon/config.yaml",
+        "custom_components/hasync/manifest.json",
+        "addon/CHANGELOG.md",
+    } <= set(found)
+    assert release.version_problems(ROOT) == []
 
 
 def test_no_other_file_is_named_like_an_app_config() -> None:

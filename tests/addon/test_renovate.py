@@ -12,7 +12,6 @@ import json
 import os
 from pathlib import Path
 import re
-import shutil
 import subprocess
 from typing import Any
 
@@ -26,6 +25,7 @@ from .checks import (
     ROOT,
     SERVER,
     _apk_packages,
+    copy_repository,
     parse_dockerfile,
 )
 
@@ -60,21 +60,14 @@ def renovate(
         "LOG_LEVEL": log_level,
     }
     return subprocess.run(
-        [str(NODE24), *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=300
+        [str(NODE24), *args],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
     )
-
-
-def copy_repository(target: Path) -> Path:
-    """Copy the tracked files, as they are in the working tree, to `target`."""
-    listed = subprocess.run(
-        ["git", "ls-files", "-z"], cwd=ROOT, capture_output=True, check=True
-    ).stdout.decode()
-    for relative in filter(None, listed.split("\0")):
-        source = ROOT / relative
-        if source.is_file():
-            (target / relative).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(source, target / relative)
-    return target
 
 
 def extract(root: Path, base: Path) -> list[Dep]:
@@ -112,7 +105,7 @@ def extract(root: Path, base: Path) -> list[Dep]:
 
 
 def tracked(deps: list[Dep], **fields: Any) -> list[Dep]:
-    """The deps Renovate will look up (no skip reason) whose fields equal the given values."""
+    """Return the deps Renovate will look up (no skip reason) whose fields equal these values."""
     return [
         d for d in deps if d.skip is None and all(getattr(d, k) == v for k, v in fields.items())
     ]
@@ -165,25 +158,32 @@ def coverage_problems(root: Path, deps: list[Dep]) -> list[str]:
     for folder in (SERVER, ADDON / "frontend"):
         relative = str((folder / "package.json").relative_to(ROOT))
         package = json.loads((root / relative).read_text(encoding="utf-8"))
-        for name in {**package.get("dependencies", {}), **package.get("devDependencies", {})}:
-            if not tracked(deps, manager="npm", file=relative, name=name):
-                problems.append(f"{relative}: {name} is not tracked")
-    for line in (root / "requirements_test.txt").read_text(encoding="utf-8").splitlines():
-        if requirement := re.match(r"^([\w.-]+)==", line):
-            if not tracked(deps, manager="pip_requirements", name=requirement.group(1)):
-                problems.append(f"requirements_test.txt: {requirement.group(1)} is not tracked")
+        names = {**package.get("dependencies", {}), **package.get("devDependencies", {})}
+        problems += [
+            f"{relative}: {name} is not tracked"
+            for name in names
+            if not tracked(deps, manager="npm", file=relative, name=name)
+        ]
+    requirements = re.findall(
+        r"^([\w.-]+)==", (root / "requirements_test.txt").read_text(encoding="utf-8"), re.M
+    )
+    problems += [
+        f"requirements_test.txt: {name} is not tracked"
+        for name in requirements
+        if not tracked(deps, manager="pip_requirements", name=name)
+    ]
     return problems
 
 
 @pytest.fixture(scope="module")
 def repository(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A copy of the repository, so Renovate's run touches nothing here."""
+    """Copy the repository, so Renovate's run touches nothing here."""
     return copy_repository(tmp_path_factory.mktemp("repo"))
 
 
 @pytest.fixture(scope="module")
 def deps(repository: Path, tmp_path_factory: pytest.TempPathFactory) -> list[Dep]:
-    """What Renovate extracts from the repository."""
+    """Return what Renovate extracts from the repository."""
     return extract(repository, tmp_path_factory.mktemp("renovate"))
 
 
@@ -221,9 +221,7 @@ def test_every_pin_is_tracked(repository: Path, deps: list[Dep]) -> None:
         ("jq=~1.8", None),  # a new release-line constraint is picked up by the generic rule
     ],
 )
-def test_a_new_apk_pin_needs_a_rule(
-    tmp_path: Path, planted: str, expected: str | None
-) -> None:
+def test_a_new_apk_pin_needs_a_rule(tmp_path: Path, planted: str, expected: str | None) -> None:
     root = copy_repository(tmp_path / "repo")
     dockerfile = root / "addon" / "Dockerfile"
     text = dockerfile.read_text(encoding="utf-8")
