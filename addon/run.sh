@@ -53,5 +53,7 @@ fi
 app_version="$(node -p 'JSON.parse(require("fs").readFileSync(process.argv[1], "utf8")).version' "$SERVER_DIR/package.json")"
 log_info "HAsync $app_version on Node $(node --version)"
 
-# exec: the server becomes this process, so s6 and `docker stop` deliver SIGTERM to it directly.
+# exec: the server becomes the CMD process. `docker stop` signals pid 1 (s6-overlay), which hands the
+# TERM straight to the CMD because the image sets S6_CMD_RECEIVE_SIGNALS=1 (see the Dockerfile); under
+# plain bash (tests, no s6) the caller signals this process directly.
 exec node "$ENTRY" serve

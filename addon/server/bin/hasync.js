@@ -6,11 +6,9 @@ import { announce } from '../src/discovery.js';
 import { createHasher } from '../src/hasher.js';
 import { createLogger, errorText } from '../src/logger.js';
 import { loadNativeModules, selfTestBcrypt, verifyNative } from '../src/native.js';
-import { createApp } from '../src/server.js';
+import { createApp, SHUTDOWN_BOUND_MS } from '../src/server.js';
 import { rotateToken, tokenBanner } from '../src/tokens.js';
 import { VERSION } from '../src/version.js';
-
-const FORCE_EXIT_MS = 5000;
 
 const USAGE = `HAsync server ${VERSION}
 
@@ -79,9 +77,9 @@ async function serve() {
     shuttingDown = true;
     logger.info(`${signal} received; shutting down`);
     setTimeout(() => {
-      logger.warning(`shutdown took longer than ${FORCE_EXIT_MS / 1000} s; exiting now`);
+      logger.warning(`shutdown took longer than ${SHUTDOWN_BOUND_MS / 1000} s; exiting now`);
       process.exit(0);
-    }, FORCE_EXIT_MS).unref();
+    }, SHUTDOWN_BOUND_MS).unref();
     app.stop().then(
       () => {
         logger.info('stopped');

@@ -20,7 +20,14 @@ import { ensureToken, TOKEN_BCRYPT_COST, tokenBanner } from './tokens.js';
 import { VERSION } from './version.js';
 
 const MAX_HEADER_BYTES = 16 * 1024;
-const SHUTDOWN_GRACE_MS = 4000;
+/**
+ * Shutdown is bounded: bin/hasync.js exits at SHUTDOWN_BOUND_MS whatever is still open. In-flight
+ * requests get all but the last second, which is kept for the WAL checkpoint and closing the database.
+ * The image gives more than the bound (addon/Dockerfile: S6_KILL_GRACETIME, inside Supervisor's 10 s
+ * stop timeout), so the server always finishes its own shutdown before anything kills it.
+ */
+export const SHUTDOWN_BOUND_MS = 5000;
+const SHUTDOWN_GRACE_MS = SHUTDOWN_BOUND_MS - 1000;
 /**
  * Slow clients: the request head must arrive within 10 s and a whole request within 15 s (no route
  * takes a body), checked every second; an idle keep-alive connection closes after 5 s. Node's
