@@ -70,6 +70,8 @@ def test_bad_arch_fails(config: dict[str, Any], arch: list[str]) -> None:
         ({"discovery": ["HAsync"]}, "discovery.0:"),
         ({"ingres": True}, "<root>: Additional properties"),
         ({"version": 1.0}, "version:"),
+        ({"image": "ghcr.io/hasync/{arch}-hasync:1.0"}, "image:"),  # Supervisor: no tag
+        ({"image": "GHCR.io/hasync/{arch}-hasync"}, "image:"),  # Supervisor: lowercase registry
         ({"schema": {"history_days": "int(1,365"}}, "schema: {'history_days'"),
     ],
 )
