@@ -21,21 +21,17 @@ from homeassistant.helpers.service_info.hassio import HassioServiceInfo
 import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
-from custom_components.hasync.api import (
-    MAX_EVENT_BYTES,
+from custom_components.hasync.client.client import HAsyncClient
+from custom_components.hasync.client.errors import (
     MAX_RETRY_AFTER,
-    HAsyncClient,
     HAsyncConnectionError,
     HAsyncError,
     HAsyncInvalidResponseError,
     HAsyncRateLimitedError,
     HAsyncServiceUnavailableError,
-    SSEDecoder,
-    SSEEvent,
-    StatusDocument,
-    parse_json,
-    parse_status,
 )
+from custom_components.hasync.client.models import StatusDocument, parse_json, parse_status
+from custom_components.hasync.client.sse import MAX_EVENT_BYTES, SSEDecoder, SSEEvent
 from custom_components.hasync.const import DOMAIN
 from custom_components.hasync.coordinator import HAsyncDataUpdateCoordinator
 

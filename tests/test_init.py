@@ -10,7 +10,7 @@ from homeassistant.setup import async_setup_component
 import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
-from custom_components.hasync.api import (
+from custom_components.hasync.client.errors import (
     HAsyncAuthError,
     HAsyncConnectionError,
     HAsyncInvalidResponseError,

@@ -36,7 +36,7 @@ from pytest_homeassistant_custom_component.common import (
 from pytest_homeassistant_custom_component.typing import WebSocketGenerator
 
 from custom_components.hasync import repairs
-from custom_components.hasync.api import HAsyncConnectionError
+from custom_components.hasync.client.errors import HAsyncConnectionError
 from custom_components.hasync.const import (
     CONF_CPU_MINUTES,
     CONF_FAILURE_THRESHOLD,

@@ -68,7 +68,7 @@ def frame(document: dict[str, Any], event_id: int) -> bytes:
 async def measure(updates: int, base: dict[str, Any], url: str, token: str) -> dict[str, Any]:
     """Set the integration up in a test HA and push the documents; return the figures."""
     from bench.lib.hass_instance import add_entry, test_hass, until  # noqa: PLC0415
-    from custom_components.hasync.api import SSEDecoder  # noqa: PLC0415
+    from custom_components.hasync.client.sse import SSEDecoder  # noqa: PLC0415
     from tests.hasync_server import FakeHAsyncServer  # noqa: PLC0415
 
     # A warm-up of WARMUP documents first, applied but not measured: the first repair issue,

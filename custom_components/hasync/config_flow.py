@@ -25,16 +25,16 @@ from homeassistant.helpers.service_info.hassio import HassioServiceInfo
 import probatio
 from yarl import URL
 
-from .api import (
+from .client.client import HAsyncClient
+from .client.errors import (
     HAsyncAuthError,
-    HAsyncClient,
     HAsyncConnectionError,
     HAsyncError,
     HAsyncInvalidResponseError,
     HAsyncRateLimitedError,
     HAsyncServiceUnavailableError,
-    StatusDocument,
 )
+from .client.models import StatusDocument
 from .const import (
     CONF_ADDON_SLUG,
     CONF_CPU_MINUTES,
@@ -149,7 +149,7 @@ class HAsyncConfigFlow(ConfigFlow, domain=DOMAIN):
         except HAsyncError as err:
             LOGGER.debug("Checking the HAsync server failed: %s", err)
             errors["base"] = _error_key(err)
-        except Exception:  # noqa: BLE001 - a config flow must show an error, not crash
+        except Exception:  # a config flow must show an error, not crash
             LOGGER.exception("Unexpected error while checking the HAsync server")
             errors["base"] = "unknown"
         else:

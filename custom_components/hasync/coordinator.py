@@ -16,19 +16,17 @@ from homeassistant.helpers.aiohttp_client import async_get_clientsession
 from homeassistant.helpers.update_coordinator import DataUpdateCoordinator, UpdateFailed
 from homeassistant.util import dt as dt_util
 
-from .api import (
+from .client.client import HAsyncClient, redact_token
+from .client.errors import (
     HAsyncAuthError,
-    HAsyncClient,
     HAsyncConnectionError,
     HAsyncError,
-    HAsyncEventListener,
     HAsyncInvalidResponseError,
     HAsyncRateLimitedError,
     HAsyncServiceUnavailableError,
     HAsyncTimeoutError,
-    StatusDocument,
-    redact_token,
 )
+from .client.models import StatusDocument
 from .const import (
     CONF_ADDON_SLUG,
     DOMAIN,
@@ -38,6 +36,7 @@ from .const import (
     REQUEST_TIMEOUT,
 )
 from .data import HAsyncOptions, StatusSample
+from .push import HAsyncEventListener
 
 type HAsyncConfigEntry = ConfigEntry[HAsyncDataUpdateCoordinator]
 
@@ -133,7 +132,7 @@ class HAsyncDataUpdateCoordinator(DataUpdateCoordinator[StatusDocument]):
         for observer in list(self._observers.values()):
             try:
                 observer()
-            except Exception:  # noqa: BLE001 - logged with its traceback; others still run
+            except Exception:  # logged with its traceback; the other observers still run
                 LOGGER.exception("Error in a HAsync update observer")
 
     @override

@@ -5,7 +5,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Self
 
-from .api import StatusDocument
+from .client.models import StatusDocument
 from .const import (
     CONF_CPU_MINUTES,
     CONF_CPU_THRESHOLD_PERCENT,

@@ -24,15 +24,12 @@ from hypothesis import event, example, given, strategies as st
 import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
-from custom_components.hasync.api import (
-    MAX_EVENT_BYTES,
-    HAsyncClient,
-    HAsyncEventListener,
-    HAsyncInvalidResponseError,
-    SSEDecoder,
-    StatusDocument,
-)
+from custom_components.hasync.client.client import HAsyncClient
+from custom_components.hasync.client.errors import HAsyncInvalidResponseError
+from custom_components.hasync.client.models import StatusDocument
+from custom_components.hasync.client.sse import MAX_EVENT_BYTES, SSEDecoder
 from custom_components.hasync.coordinator import HAsyncDataUpdateCoordinator
+from custom_components.hasync.push import HAsyncEventListener
 from tests.common import wait_until
 from tests.conftest import INSTANCE_ID, TOKEN
 
