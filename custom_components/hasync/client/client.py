@@ -1,31 +1,24 @@
 """The client of one HAsync server: its status document on request, or as a stream of events."""
 
 import asyncio
+import contextlib
 from typing import Final
 
 import aiohttp
 from yarl import URL
 
-from .errors import (
-    HAsyncError,
-    HAsyncTimeoutError,
-    connection_error,
-    raise_for_status,
-    read_limited,
-    redact_error,
-)
+from .errors import HAsyncInvalidResponseError, client_errors, raise_for_status, read_limited
 from .models import StatusDocument, parse_status
-from .sse import MAX_BODY_BYTES, HAsyncEventStream
+from .sse import HAsyncEventStream
 
 STATUS_PATH: Final = "api/v1/status"
 EVENTS_PATH: Final = "api/v1/events"
 DEFAULT_TIMEOUT: Final = 10.0
-DEFAULT_IDLE_TIMEOUT: Final = 75.0
-"""The server sends a document at least every 30 s; silence this long means a dead stream."""
+DEFAULT_IDLE_TIMEOUT: Final = 75.0  # the server sends at least every 30 s
 REDACTED: Final = "**REDACTED**"
+# Shorter tokens stay in texts: no secret worth garbling values for (a token "ok" would
+# rewrite every status).
 MIN_REDACTED_LENGTH: Final = 8
-"""Shorter tokens are not removed from texts: they would garble ordinary values (a token "ok"
-would rewrite every status), and are no secret worth that."""
 
 
 def redact_token(text: str, token: str) -> str:
@@ -45,12 +38,10 @@ class HAsyncClient:
         request_timeout: float = DEFAULT_TIMEOUT,
     ) -> None:
         """Create a client for the server at ``url`` (http or https, any path prefix)."""
-        base = URL(url)
+        base = URL(url).with_query(None).with_fragment(None)
         if base.scheme not in ("http", "https") or not base.host:
             raise ValueError("the URL must be http:// or https:// with a host")
-        self._base = (
-            base.with_path(base.path.rstrip("/") + "/").with_query(None).with_fragment(None)
-        )
+        self._base = base.with_path(base.path.rstrip("/") + "/")
         self._token = token
         self._session = session
         self.request_timeout = request_timeout
@@ -72,36 +63,38 @@ class HAsyncClient:
 
     async def status(self) -> StatusDocument:
         """Fetch and validate the status document."""
-        try:
-            try:
-                async with (
-                    asyncio.timeout(self.request_timeout),
-                    self._session.get(
-                        self._url(STATUS_PATH),
-                        headers=self._headers("application/json"),
-                        allow_redirects=False,
-                    ) as response,
-                ):
-                    body = await read_limited(response, MAX_BODY_BYTES)
-            except TimeoutError as err:
-                raise HAsyncTimeoutError(
-                    f"no answer within {self.request_timeout:g} seconds"
-                ) from err
-            except aiohttp.ClientError as err:
-                raise connection_error(err) from err
+        with client_errors(f"no answer within {self.request_timeout:g} seconds", self.redact):
+            async with (
+                asyncio.timeout(self.request_timeout),
+                self._session.get(
+                    self._url(STATUS_PATH),
+                    headers=self._headers("application/json"),
+                    allow_redirects=False,
+                ) as response,
+            ):
+                body = await read_limited(response)
             raise_for_status(response.status, response.headers, body)
             return parse_status(body, self.redact)
-        except HAsyncError as err:
-            redact_error(err, self.redact)
-            raise
 
     def event_stream(self, *, idle_timeout: float = DEFAULT_IDLE_TIMEOUT) -> HAsyncEventStream:
         """Return the push stream; use it as ``async with client.event_stream() as stream``."""
-        return HAsyncEventStream(
-            self._session,
-            self._url(EVENTS_PATH),
-            self._headers("text/event-stream"),
-            connect_timeout=self.request_timeout,
-            idle_timeout=idle_timeout,
-            redact=self.redact,
-        )
+        return HAsyncEventStream(self._open_events, idle_timeout=idle_timeout, redact=self.redact)
+
+    async def _open_events(self) -> aiohttp.ClientResponse:
+        timeout = self.request_timeout
+        opening = f"the event stream did not open within {timeout:g} seconds"
+        with client_errors(opening, self.redact):
+            async with asyncio.timeout(timeout):
+                response = await self._session.get(
+                    self._url(EVENTS_PATH),
+                    headers=self._headers("text/event-stream"),
+                    allow_redirects=False,
+                    # Endless: only connecting is bounded; the idle timeout bounds silence.
+                    timeout=aiohttp.ClientTimeout(total=None, sock_connect=timeout),
+                )
+                if (kind := response.content_type) != "text/event-stream" or response.status != 200:
+                    with contextlib.closing(response):
+                        body = await read_limited(response) if response.status != 200 else b""
+                    raise_for_status(response.status, response.headers, body)
+                    raise HAsyncInvalidResponseError(f"expected text/event-stream, got {kind}")
+        return response

@@ -1,11 +1,7 @@
-"""The client's errors, and how an HTTP answer that is not a document becomes one.
+"""The client's errors, all it raises: one printable line each, never holding the token."""
 
-Whatever the server sends, the client raises only these (or returns a valid document). Their
-messages are one short line: they quote the server's values in excerpts, carry no control
-characters and never the token (see ``redact_error``).
-"""
-
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+import contextlib
 import json
 import math
 from typing import Any, Final
@@ -13,10 +9,9 @@ from typing import Any, Final
 import aiohttp
 from multidict import CIMultiDict, CIMultiDictProxy
 
-MAX_RETRY_AFTER: Final = 300.0
-"""Longest wait a 429 can impose, in seconds (the server blocks an address for 60 s)."""
-MAX_REASON_LENGTH: Final = 200
-"""Longest excerpt of an error body quoted in an error message."""
+MAX_BODY_BYTES: Final = 1 << 20  # a status document is a few KiB
+MAX_RETRY_AFTER: Final = 300.0  # seconds a 429 may impose (the server blocks for 60 s)
+MAX_REASON_LENGTH: Final = 200  # of an error body quoted in a message
 
 
 class HAsyncError(Exception):
@@ -65,74 +60,62 @@ def one_line(text: str, limit: int = MAX_REASON_LENGTH) -> str:
     return line if len(line) <= limit else f"{line[: limit - 1]}…"
 
 
-def redact_error(err: HAsyncError, redact: Callable[[str], str]) -> None:
-    """Remove the token from the message of an error, in place."""
-    err.args = tuple(redact(arg) if isinstance(arg, str) else arg for arg in err.args)
+@contextlib.contextmanager
+def client_errors(timeout_message: str, redact: Callable[[str], str]) -> Iterator[None]:
+    """Turn what asyncio and aiohttp raise into the client's errors, and keep the token out."""
+    try:
+        yield
+    except TimeoutError as err:
+        raise HAsyncTimeoutError(timeout_message) from err
+    except aiohttp.ClientError as err:
+        if isinstance(err, aiohttp.ClientResponseError):  # its repr shows the request headers
+            err.request_info = err.request_info._replace(headers=CIMultiDictProxy(CIMultiDict()))
+            err.args = (err.request_info, *err.args[1:])
+        raise HAsyncConnectionError(redact(one_line(str(err))) or type(err).__name__) from err
+    except HAsyncError as err:
+        err.args = tuple(redact(arg) if isinstance(arg, str) else arg for arg in err.args)
+        raise
 
 
-def connection_error(err: aiohttp.ClientError) -> HAsyncConnectionError:
-    """Wrap an aiohttp error; drop the request headers its repr shows (the token) from it.
-
-    Raise the result ``from err``: the aiohttp error stays chained for debugging.
-    """
-    if isinstance(err, aiohttp.ClientResponseError):
-        info = err.request_info
-        err.request_info = aiohttp.RequestInfo(
-            info.url, info.method, CIMultiDictProxy(CIMultiDict()), info.real_url
-        )
-        err.args = (err.request_info, *err.args[1:])
-    return HAsyncConnectionError(one_line(str(err)) or type(err).__name__)
-
-
-async def read_limited(response: aiohttp.ClientResponse, limit: int) -> bytes:
-    """Read a body, refusing one larger than ``limit`` bytes."""
+async def read_limited(response: aiohttp.ClientResponse) -> bytes:
+    """Read a body, refusing one over MAX_BODY_BYTES."""
     body = bytearray()
     async for chunk in response.content.iter_chunked(1 << 16):
         body += chunk
-        if len(body) > limit:
-            raise HAsyncInvalidResponseError(f"the response is larger than {limit} bytes")
+        if len(body) > MAX_BODY_BYTES:
+            raise HAsyncInvalidResponseError(f"the response is larger than {MAX_BODY_BYTES} bytes")
     return bytes(body)
 
 
-def _error_details(body: bytes) -> tuple[str, dict[str, Any]]:
-    """Return the reason text of an error body and the body as an object (or empty)."""
+def _retry_after(headers: Mapping[str, str], data: Mapping[str, Any]) -> float | None:
+    header = headers.get("Retry-After", "").strip()
+    # Delta-seconds only: ASCII digits (str.isdigit also takes "²" and other scripts).
+    if header.isascii() and header.isdigit():
+        header_seconds: float | None = float(header) if len(header) < 10 else math.inf
+    else:
+        header_seconds = None
+    for value in (data.get("retry_after_s"), header_seconds):
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            continue
+        if not (isinstance(value, float) and math.isnan(value)):
+            return float(min(max(0, value), MAX_RETRY_AFTER))
+    return None
+
+
+def raise_for_status(status: int, headers: Mapping[str, str], body: bytes) -> None:
+    """Map a non-200 answer of the server to the client's errors, quoting its reason."""
+    if status == 200:
+        return
     try:
         data = json.loads(body)
     except ValueError, RecursionError:
         data = None
     if isinstance(data, dict):
         reason = data.get("reason") or data.get("error")
-        if isinstance(reason, str) and (line := one_line(reason)):
-            return line, data
-        return "no reason given", data
-    text = one_line(body[: MAX_REASON_LENGTH * 4].decode("utf-8", "replace"))
-    return (text or "empty body"), {}
-
-
-def _retry_after(headers: Mapping[str, str], data: Mapping[str, Any]) -> float | None:
-    """Return the delay a 429 asks for, between 0 and MAX_RETRY_AFTER seconds, if it gives one."""
-    value = data.get("retry_after_s")
-    seconds: float | None = None
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        try:
-            seconds = float(value)
-        except OverflowError:
-            seconds = math.inf
-        if math.isnan(seconds):
-            seconds = None
-    if seconds is None:
-        header = headers.get("Retry-After", "").strip()
-        # Delta-seconds only: ASCII digits (str.isdigit also takes "²" and other scripts).
-        if header.isascii() and header.isdigit():
-            seconds = float(header) if len(header) < 10 else math.inf
-    return None if seconds is None else min(max(0.0, seconds), MAX_RETRY_AFTER)
-
-
-def raise_for_status(status: int, headers: Mapping[str, str], body: bytes) -> None:
-    """Map a non-200 answer of the server to the client's errors."""
-    if status == 200:
-        return
-    reason, data = _error_details(body)
+        reason = (isinstance(reason, str) and one_line(reason)) or "no reason given"
+    else:
+        data, text = {}, body[: MAX_REASON_LENGTH * 4].decode("utf-8", "replace")
+        reason = one_line(text) or "empty body"
     if status in (401, 403):
         raise HAsyncAuthError(f"the server rejected the token: {reason}")
     if status == 429:

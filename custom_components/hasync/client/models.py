@@ -1,10 +1,7 @@
-"""The status document (``schema_version`` 1) as typed models, each member declared once.
+"""The status document (``schema_version`` 1): typed models whose fields declare their JSON rules.
 
-Each field carries a ``Spec``: the JSON Schema keywords the client enforces for that member. One
-reader validates every model by its specs, and tests/test_contract.py checks them member by member
-against addon/server/src/openapi.json, the contract. Reading is strict about types (``"5"`` is not
-5, NaN is not a number), ignores members it does not know, and keeps ``null`` as None: "not
-measured" never becomes 0.
+tests/test_contract.py checks the specs against the contract, addon/server/src/openapi.json.
+Types are strict (``"5"`` is not 5), unknown members are ignored, and ``null`` stays None.
 """
 
 from collections.abc import Callable, Mapping
@@ -15,51 +12,133 @@ import json
 import logging
 import math
 import re
-from typing import Any, Final, Literal, Self
+from typing import TYPE_CHECKING, Any, Final, Self
 
 from .errors import HAsyncInvalidResponseError, excerpt, one_line
+
+if TYPE_CHECKING:
+    from _typeshed import DataclassInstance
 
 _LOGGER = logging.getLogger(__name__)
 
 SCHEMA_VERSION: Final = 1
-MAX_SAFE_INTEGER: Final = 2**53 - 1
-"""Largest integer a JavaScript number holds exactly; the server cannot mean a larger one."""
-MAX_NAME_LENGTH: Final = 255
-"""Longest version, instance id or check name: versions become entity states (255 at most)."""
-NATIVE_MODULE_NAMES: Final = ("bcrypt", "better-sqlite3")
-"""The native modules of schema version 1, read strictly; others count only if valid."""
+MAX_SAFE_INTEGER: Final = 2**53 - 1  # what a JavaScript number holds exactly
+MAX_NAME_LENGTH: Final = 255  # versions, ids, check names: versions become entity states
+NATIVE_MODULE_NAMES: Final = ("bcrypt", "better-sqlite3")  # others count only if valid
 SOURCES: Final = ("container", "process")
-
-type Kind = Literal["integer", "number", "boolean", "string", "date-time", "object", "array", "map"]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Spec:
-    """What the client accepts for one member."""
+    """What the client accepts for one member of a JSON object, and how it reads it."""
 
-    kind: Kind
+    kind: str  # integer, number, boolean, string, date-time, object, array or map
     required: bool = True
     nullable: bool = False
     minimum: float | None = None
     maximum: float | None = None
     max_length: int | None = None
-    values: tuple[Any, ...] | None = None
-    """An enum (or a const): the only values taken, read as these objects."""
-    model: Any = None
-    """The model of an object, of an array's items or of a map's values."""
-    keys: tuple[str, ...] = ()
-    """A map's known keys, read strictly; others only if they match ``key_pattern`` and are valid."""
+    values: tuple[Any, ...] | None = None  # an enum or a const, read as these objects
+    model: Any = None  # of an object, of an array's items, of a map's values
+    keys: tuple[str, ...] = ()  # a map's known keys: strict; others only if valid
     key_pattern: str | None = None
 
+    def read(self, data: dict[str, Any], name: str, where: str) -> Any:
+        """Read the member ``name`` of ``data``; raise an error that names its path."""
+        path = f"{where}.{name}" if where else name
+        value = data.get(name, _MISSING)
+        if value is _MISSING or value is None:
+            if self.nullable or (value is _MISSING and not self.required):
+                return None
+            raise _invalid(path, "missing" if value is _MISSING else "must not be null")
+        read = self._read(value, path)
+        if self.values is None:
+            return read
+        if read in self.values:
+            return self.values[self.values.index(read)]  # as declared: an enum member, say
+        named = [str(choice) for choice in self.values if choice is not None]
+        expected = " or ".join((", ".join(named[:-1]), named[-1])) if named[1:] else named[0]
+        raise _invalid(path, f"unknown value {excerpt(value)} (expected {expected})")
 
-def member(kind: Kind, *, null: bool = False, **spec: Any) -> Any:
+    def _read(self, value: Any, path: str) -> Any:
+        match self.kind:
+            case "boolean" if isinstance(value, bool):
+                return value
+            case "string" | "date-time" if isinstance(value, str):
+                return self._text(value, path)
+            case "integer" | "number" if type(value) in (int, float):  # not bool
+                return self._number(value, path)
+            case "object":
+                return read_model(self.model, value, path)
+            case "array" if isinstance(value, list):
+                return tuple(read_model(self.model, v, f"{path}[{i}]") for i, v in enumerate(value))
+            case "map":
+                return self._map(_object(value, path), path)
+        expected = {"date-time": "string", "integer": "number"}.get(self.kind, self.kind)
+        raise _wrong(path, f"{'an' if expected == 'array' else 'a'} {expected}", value)
+
+    def _text(self, value: str, path: str) -> str | datetime:
+        if not value.isascii():
+            try:
+                value.encode()
+            except UnicodeEncodeError:
+                # A lone surrogate (\ud800 in JSON) would break Home Assistant's JSON encoder.
+                raise _invalid(path, "not valid Unicode text") from None
+        if self.max_length is not None and len(value) > self.max_length:
+            raise _invalid(path, f"longer than {self.max_length} characters")
+        if self.kind == "string":
+            return value
+        try:
+            moment = datetime.fromisoformat(value)
+        except ValueError:
+            raise _invalid(path, f"not an ISO-8601 time: {excerpt(value)}") from None
+        if moment.tzinfo is None:
+            raise _invalid(path, "time without a time zone")
+        try:
+            return moment.astimezone(UTC)
+        except OverflowError:  # 0001-01-01T00:00+05:00 is in year 0 in UTC
+            raise _invalid(path, "outside the years 1 to 9999 in UTC") from None
+
+    def _number(self, value: float, path: str) -> float:
+        try:
+            number = float(value)
+        except OverflowError:
+            number = math.inf  # an integer beyond the largest double
+        if not math.isfinite(number):
+            raise _invalid(path, "not a finite number")
+        low, high = self.minimum, self.maximum
+        if (low is not None and number < low) or (high is not None and number > high):
+            if high is None:
+                bounds = f"at least {low:g}"
+            else:
+                bounds = f"at most {high:g}" if low is None else f"{low:g} to {high:g}"
+            raise _invalid(path, f"{excerpt(value)} is out of range ({bounds})")
+        if self.kind == "number":
+            return number
+        # JavaScript has one number type: 5 and 5.0 are the same value there.
+        if not number.is_integer():
+            raise _wrong(path, "an integer", value)
+        if abs(value) > MAX_SAFE_INTEGER:
+            raise _invalid(path, "beyond the integers a JavaScript number holds exactly")
+        return value if isinstance(value, int) else int(number)
+
+    def _map(self, value: dict[str, Any], path: str) -> dict[str, Any]:
+        # A newer server may report more native modules, and the rules judge every one reported.
+        parsed: dict[str, Any] = {}
+        for name, item in value.items():
+            if name in self.keys:
+                parsed[name] = read_model(self.model, item, f"{path}.{name}")
+            elif self.key_pattern and re.fullmatch(self.key_pattern, name):
+                try:
+                    parsed[name] = read_model(self.model, item, f"{path}.{name}")
+                except HAsyncInvalidResponseError as err:
+                    _LOGGER.debug("Ignoring the unknown entry %s: %s", name, err)
+        return parsed
+
+
+def member(kind: str, *, null: bool = False, **spec: Any) -> Any:
     """Declare a field with its spec; ``null``: it may be null or missing (None)."""
     return field(metadata={"spec": Spec(kind=kind, required=not null, nullable=null, **spec)})
-
-
-def specs(model: Any) -> tuple[tuple[str, Spec], ...]:
-    """Return the members of a model with their specs."""
-    return tuple((item.name, item.metadata["spec"]) for item in fields(model))
 
 
 class OverallStatus(StrEnum):
@@ -76,7 +155,6 @@ class ServerInfo:
 
     version: str = member("string", max_length=MAX_NAME_LENGTH)
     instance_id: str | None = member("string", null=True, max_length=MAX_NAME_LENGTH)
-    """None while the server's database is unavailable (the id is stored there)."""
     started_at: datetime = member("date-time")
     uptime_s: float = member("number", minimum=0)
 
@@ -205,7 +283,7 @@ class StatusDocument:
     def from_dict(cls, data: Any) -> Self:
         """Validate a decoded JSON document; raise HAsyncInvalidResponseError if it is not one."""
         # A document of another version may have another shape: name the version first.
-        version = _member(Spec(kind="integer"), _object(data, ""), "schema_version", "")
+        version = Spec(kind="integer").read(_object(data, ""), "schema_version", "")
         if version != SCHEMA_VERSION:
             raise HAsyncInvalidResponseError(
                 f"unsupported schema_version {excerpt(version)}: this integration understands "
@@ -223,142 +301,29 @@ class StatusDocument:
         return [check.name for check in self.checks if not check.ok]
 
 
-# --------------------------------------------------------------------------------------
-# The reader
-
 _MISSING: Final = object()
 _TYPES: Final = {bool: "boolean", int: "number", float: "number", str: "string", list: "array"}
 
 
-class _InvalidMemberError(Exception):
-    """A member's value is wrong; the message gets the member's path in front."""
+def _invalid(path: str, problem: str) -> HAsyncInvalidResponseError:
+    return HAsyncInvalidResponseError(f"{path or 'document'}: {problem}")
 
 
-def _wrong(expected: str, value: Any) -> _InvalidMemberError:
-    got = "null" if value is None else _TYPES.get(type(value), type(value).__name__)
-    return _InvalidMemberError(
-        f"expected {expected}, got {'object' if isinstance(value, dict) else got}"
-    )
+def _wrong(path: str, expected: str, value: Any) -> HAsyncInvalidResponseError:
+    got = "null" if value is None else _TYPES.get(type(value), "object")
+    return _invalid(path, f"expected {expected}, got {got}")
 
 
-def _object(value: Any, where: str) -> dict[str, Any]:
+def _object(value: Any, path: str) -> dict[str, Any]:
     if not isinstance(value, dict):
-        raise HAsyncInvalidResponseError(f"{where or 'document'}: {_wrong('an object', value)}")
+        raise _wrong(path, "an object", value)
     return value
 
 
-def read_model[M](model: type[M], data: Any, where: str) -> M:
+def read_model[M: DataclassInstance](model: type[M], data: Any, where: str) -> M:
     """Read one JSON object into ``model``, each member as its spec declares."""
     data = _object(data, where)
-    return model(**{name: _member(spec, data, name, where) for name, spec in specs(model)})
-
-
-def _member(spec: Spec, data: dict[str, Any], name: str, where: str) -> Any:
-    path = f"{where}.{name}" if where else name
-    try:
-        return _value(spec, data.get(name, _MISSING), path)
-    except _InvalidMemberError as err:
-        raise HAsyncInvalidResponseError(f"{path}: {err}") from None
-
-
-def _value(spec: Spec, value: Any, path: str) -> Any:
-    if value is _MISSING or value is None:
-        if spec.nullable or (value is _MISSING and not spec.required):
-            return None
-        raise _InvalidMemberError("missing" if value is _MISSING else "must not be null")
-    read = _read(spec, value, path)
-    if spec.values is None:
-        return read
-    if read in spec.values:
-        return spec.values[spec.values.index(read)]  # as declared: an enum member, say
-    named = [str(choice) for choice in spec.values if choice is not None]
-    expected = " or ".join((", ".join(named[:-1]), named[-1])) if named[1:] else named[0]
-    raise _InvalidMemberError(f"unknown value {excerpt(value)} (expected {expected})")
-
-
-def _read(spec: Spec, value: Any, path: str) -> Any:
-    match spec.kind:
-        case "boolean" if isinstance(value, bool):
-            return value
-        case "string" | "date-time" if isinstance(value, str):
-            return _text(spec, value)
-        case "integer" | "number" if isinstance(value, int | float) and not isinstance(value, bool):
-            return _number(spec, value)
-        case "object":
-            return read_model(spec.model, value, path)
-        case "array" if isinstance(value, list):
-            return tuple(
-                read_model(spec.model, item, f"{path}[{i}]") for i, item in enumerate(value)
-            )
-        case "map":
-            return _map(spec, _object(value, path), path)
-    expected = {"date-time": "string", "integer": "number"}.get(spec.kind, spec.kind)
-    raise _wrong(f"{'an' if expected == 'array' else 'a'} {expected}", value)
-
-
-def _text(spec: Spec, value: str) -> str | datetime:
-    if not value.isascii():
-        try:
-            value.encode()
-        except UnicodeEncodeError:
-            # A lone surrogate (\ud800 in JSON): no text, and Home Assistant's JSON encoder
-            # (states, diagnostics, the recorder) would fail on it later.
-            raise _InvalidMemberError("not valid Unicode text") from None
-    if spec.max_length is not None and len(value) > spec.max_length:
-        raise _InvalidMemberError(f"longer than {spec.max_length} characters")
-    if spec.kind == "string":
-        return value
-    try:
-        moment = datetime.fromisoformat(value)
-    except ValueError:
-        raise _InvalidMemberError(f"not an ISO-8601 time: {excerpt(value)}") from None
-    if moment.tzinfo is None:
-        raise _InvalidMemberError("time without a time zone")
-    try:
-        return moment.astimezone(UTC)
-    except OverflowError:  # 0001-01-01T00:00+05:00 is in year 0 in UTC
-        raise _InvalidMemberError("outside the years 1 to 9999 in UTC") from None
-
-
-def _number(spec: Spec, value: float) -> float:
-    try:
-        number = float(value)
-    except OverflowError:
-        number = math.inf  # an integer beyond the largest double
-    if not math.isfinite(number):
-        raise _InvalidMemberError("not a finite number")
-    low, high = spec.minimum, spec.maximum
-    if (low is not None and number < low) or (high is not None and number > high):
-        if high is None:
-            bounds = f"at least {low:g}"
-        else:
-            bounds = f"at most {high:g}" if low is None else f"{low:g} to {high:g}"
-        raise _InvalidMemberError(f"{excerpt(value)} is out of range ({bounds})")
-    if spec.kind == "number":
-        return number
-    # JavaScript has one number type: 5 and 5.0 are the same value there.
-    if not number.is_integer():
-        raise _wrong("an integer", value)
-    if abs(value) > MAX_SAFE_INTEGER:
-        raise _InvalidMemberError("beyond the integers a JavaScript number holds exactly")
-    return value if isinstance(value, int) else int(number)
-
-
-def _map(spec: Spec, value: dict[str, Any], path: str) -> dict[str, Any]:
-    """Read the known keys strictly; take others only if they are valid, else ignore them.
-
-    A newer server may report more native modules, and the rules judge every one reported.
-    """
-    parsed: dict[str, Any] = {}
-    for name, item in value.items():
-        if name in spec.keys:
-            parsed[name] = read_model(spec.model, item, f"{path}.{name}")
-        elif spec.key_pattern and re.fullmatch(spec.key_pattern, name):
-            try:
-                parsed[name] = read_model(spec.model, item, f"{path}.{name}")
-            except HAsyncInvalidResponseError as err:
-                _LOGGER.debug("Ignoring the unknown entry %s: %s", name, err)
-    return parsed
+    return model(**{f.name: f.metadata["spec"].read(data, f.name, where) for f in fields(model)})
 
 
 def _reject_constant(name: str) -> Any:
@@ -370,18 +335,16 @@ def parse_json(body: bytes | str) -> Any:
     try:
         return json.loads(body, parse_constant=_reject_constant)
     except ValueError as err:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
-        raise HAsyncInvalidResponseError(
-            f"the body is not valid JSON: {one_line(str(err))}"
-        ) from None
+        problem = one_line(str(err))
     except RecursionError:
-        raise HAsyncInvalidResponseError("the body is not valid JSON: nested too deeply") from None
+        problem = "nested too deeply"
+    raise HAsyncInvalidResponseError(f"the body is not valid JSON: {problem}") from None
 
 
 def parse_status(body: bytes | str, redact: Callable[[str], str] | None = None) -> StatusDocument:
-    """Parse a status document from its JSON text.
+    """Parse a status document from its JSON text; ``redact`` cleans every string first.
 
-    ``redact`` cleans every string (keys too) before the model is built: a server that echoes
-    the token in a document does not get it into the model, nor into anything shown from it.
+    A server that echoes the token in a document does not get it into the model that way.
     """
     data = parse_json(body)
     return StatusDocument.from_dict(data if redact is None else redact_json(data, redact))

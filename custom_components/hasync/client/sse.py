@@ -3,29 +3,16 @@
 import asyncio
 import codecs
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 import re
-from types import TracebackType
 from typing import Final, Self
 
 import aiohttp
-from yarl import URL
 
-from .errors import (
-    HAsyncError,
-    HAsyncInvalidResponseError,
-    HAsyncTimeoutError,
-    connection_error,
-    raise_for_status,
-    read_limited,
-    redact_error,
-)
+from .errors import HAsyncInvalidResponseError, client_errors
 
-MAX_BODY_BYTES: Final = 1 << 20
-"""A status document is a few KiB; anything past this is not one."""
-MAX_EVENT_BYTES: Final = 1 << 20
-"""Longest SSE line or event data the decoder buffers before giving up on the stream."""
+MAX_EVENT_BYTES: Final = 1 << 20  # the longest line or event data the decoder buffers
 _LINE_END: Final = re.compile(r"\r\n|\r|\n")
 
 
@@ -41,17 +28,15 @@ class SSEEvent:
 class SSEDecoder:
     """Incremental Server-Sent Events parser, following the WHATWG rules.
 
-    Lines end in CRLF, LF or CR (also when a CRLF pair is split across chunks); ``:`` starts a
-    comment; ``data`` lines join with newlines; ``id`` and ``retry`` are remembered; an event is
-    dispatched at a blank line and only if it has data.
+    Lines end in CRLF, LF or CR (a CRLF pair may be split across chunks); ``data`` lines join with
+    newlines; an event is dispatched at a blank line, and only if it has data.
     """
 
     def __init__(self, max_size: int = MAX_EVENT_BYTES) -> None:
         """Start with empty buffers."""
         self._decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
         self._max_size = max_size
-        self._pending: list[str] = []
-        """The start of an unfinished line, in the pieces it arrived in."""
+        self._pending: list[str] = []  # an unfinished line, in the pieces it arrived in
         self._pending_size = 0
         self._skip_lf = False
         self._started = False
@@ -68,12 +53,10 @@ class SSEDecoder:
             raise self._error
 
     def feed(self, chunk: bytes) -> list[SSEEvent]:
-        """Decode a chunk; return the events it completed.
+        """Decode a chunk; return the events it completed. A trickling line costs linear time.
 
-        Only the new text is scanned and an unfinished line is joined once it ends, so a line
-        trickling in by small chunks costs linear time. A line or an event's data over the size
-        limit ends the stream: the events completed before it are returned, and this call (if it
-        completed none) or the next raises. So how the bytes are split never changes the outcome.
+        A line or an event's data over the size limit ends the stream: the events before it are
+        returned, and this call (if none) or the next raises, however the bytes are split.
         """
         self.raise_for_error()
         events: list[SSEEvent] = []
@@ -116,9 +99,8 @@ class SSEDecoder:
             event_type, data = self._event or "message", self._data
             self._event, self._data, self._data_size = "", [], 0
             return SSEEvent(event_type, "\n".join(data), self.last_event_id) if data else None
-        name, colon, value = line.partition(":")
-        if colon and value.startswith(" "):
-            value = value[1:]
+        name, _, value = line.partition(":")
+        value = value.removeprefix(" ")  # empty without a colon
         if name == "data":
             self._data.append(value)
             self._data_size += len(value) + 1
@@ -133,30 +115,18 @@ class SSEDecoder:
         return None  # a comment (empty name), or a field without an event yet
 
 
-async def _check_stream(response: aiohttp.ClientResponse) -> None:
-    if response.status != 200:
-        body = await read_limited(response, MAX_BODY_BYTES)
-        raise_for_status(response.status, response.headers, body)
-    if (kind := response.content_type) != "text/event-stream":
-        raise HAsyncInvalidResponseError(f"expected text/event-stream, got {kind}")
-
-
 class HAsyncEventStream:
-    """An open ``/api/v1/events`` response, read event by event."""
+    """An ``/api/v1/events`` response, read event by event; ``async with`` opens and closes it."""
 
     def __init__(
         self,
-        session: aiohttp.ClientSession,
-        url: URL,
-        headers: dict[str, str],
+        connect: Callable[[], Awaitable[aiohttp.ClientResponse]],
         *,
-        connect_timeout: float,
         idle_timeout: float,
         redact: Callable[[str], str] = str,
     ) -> None:
-        """Prepare the request; ``async with`` opens it; ``redact`` cleans error messages."""
-        self._request = (session, url, headers)
-        self._connect_timeout = connect_timeout
+        """Take how to connect, how long silence may last, and how to clean error messages."""
+        self._connect = connect
         self._idle_timeout = idle_timeout
         self._redact = redact
         self._response: aiohttp.ClientResponse | None = None
@@ -165,44 +135,10 @@ class HAsyncEventStream:
 
     async def __aenter__(self) -> Self:
         """Connect; raise the client's errors if the server does not open a stream."""
-        try:
-            self._response = await self._open()
-        except HAsyncError as err:
-            redact_error(err, self._redact)
-            raise
+        self._response = await self._connect()
         return self
 
-    async def _open(self) -> aiohttp.ClientResponse:
-        session, url, headers = self._request
-        try:
-            async with asyncio.timeout(self._connect_timeout):
-                response = await session.get(
-                    url,
-                    headers=headers,
-                    allow_redirects=False,
-                    # The stream is endless: only connecting is bounded here, and silence
-                    # is bounded per read by the idle timeout.
-                    timeout=aiohttp.ClientTimeout(total=None, sock_connect=self._connect_timeout),
-                )
-                try:
-                    await _check_stream(response)
-                except BaseException:
-                    response.close()
-                    raise
-        except TimeoutError as err:
-            raise HAsyncTimeoutError(
-                f"the event stream did not open within {self._connect_timeout:g} seconds"
-            ) from err
-        except aiohttp.ClientError as err:
-            raise connection_error(err) from err
-        return response
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
+    async def __aexit__(self, *exc_info: object) -> None:
         """Close the connection (an endless response never goes back to the pool)."""
         if self._response is not None:
             self._response.close()
@@ -214,17 +150,10 @@ class HAsyncEventStream:
             raise RuntimeError("the event stream is not open")
         while not self._pending:
             self.decoder.raise_for_error()
-            try:
+            silence = f"no data on the event stream for {self._idle_timeout:g} seconds"
+            with client_errors(silence, self._redact):
                 async with asyncio.timeout(self._idle_timeout):
                     chunk = await self._response.content.readany()
-            except TimeoutError as err:
-                raise HAsyncTimeoutError(
-                    f"no data on the event stream for {self._idle_timeout:g} seconds"
-                ) from err
-            except aiohttp.ClientError as err:
-                error = connection_error(err)
-                redact_error(error, self._redact)
-                raise error from err
             if not chunk:
                 return None
             self._pending.extend(self.decoder.feed(chunk))
