@@ -34,7 +34,7 @@ SCAN = timedelta(seconds=30)
 
 
 def _coordinator(entry: MockConfigEntry) -> HAsyncDataUpdateCoordinator:
-    coordinator: HAsyncDataUpdateCoordinator = entry.runtime_data
+    coordinator: HAsyncDataUpdateCoordinator = entry.runtime_data.coordinator
     return coordinator
 
 

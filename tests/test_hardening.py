@@ -307,7 +307,7 @@ async def test_document_without_instance_id_is_taken(
     It was an invalid response: an outage and, after three polls, ``unreachable`` instead of
     the database issue.
     """
-    coordinator: HAsyncDataUpdateCoordinator = init_integration.runtime_data
+    coordinator: HAsyncDataUpdateCoordinator = init_integration.runtime_data.coordinator
     mock_hasync_client.status.return_value = StatusDocument.from_dict(no_database())
     await coordinator.async_refresh()
     await hass.async_block_till_done()

@@ -41,7 +41,7 @@ async def test_setup_and_unload(
     entry = init_integration
     assert entry.state is ConfigEntryState.LOADED
     assert event_source.current.opened
-    assert entry.runtime_data.listener.state.connected
+    assert entry.runtime_data.coordinator.listener.state.connected
     assert entry._background_tasks  # the listener
 
     assert await hass.config_entries.async_unload(entry.entry_id)

@@ -89,7 +89,7 @@ class Harness:
     @property
     def coordinator(self) -> HAsyncDataUpdateCoordinator:
         """The entry's current coordinator (a reload replaces it)."""
-        coordinator: HAsyncDataUpdateCoordinator = self.entry.runtime_data
+        coordinator: HAsyncDataUpdateCoordinator = self.entry.runtime_data.coordinator
         return coordinator
 
     async def poll(self) -> None:

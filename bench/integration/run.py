@@ -81,7 +81,7 @@ async def measure(updates: int, base: dict[str, Any], url: str, token: str) -> d
     figures: dict[str, Any] = {"updates": updates}
     async with test_hass() as hass:
         entry = await add_entry(hass, url, token, instance_id)
-        coordinator = entry.runtime_data
+        coordinator = entry.runtime_data.coordinator
         # The real stream's first document, so it does not land in the measurement.
         await until(lambda: coordinator.pushes >= 1, 30, "the stream's first document")
         entities = len(hass.states.async_entity_ids())
@@ -133,7 +133,7 @@ async def measure(updates: int, base: dict[str, Any], url: str, token: str) -> d
     try:
         async with test_hass() as hass:
             entry = await add_entry(hass, fake.url, token, instance_id)
-            coordinator = entry.runtime_data
+            coordinator = entry.runtime_data.coordinator
             await until(lambda: coordinator.pushes >= 1, 30, "the stream's first document")
             for doc in all_docs[:WARMUP]:
                 fake.push(doc)

@@ -15,7 +15,7 @@ from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
 from .client.models import NATIVE_MODULE_NAMES, OverallStatus, StatusDocument
 from .const import ATTR_FAILING_CHECKS, CHECK_DATABASE, CHECK_FRONTEND
-from .coordinator import HAsyncConfigEntry
+from .data import HAsyncConfigEntry
 from .entity import HAsyncEntity
 
 # The coordinator fetches for every entity.
@@ -89,7 +89,7 @@ async def async_setup_entry(
     async_add_entities: AddConfigEntryEntitiesCallback,
 ) -> None:
     """Set up the HAsync binary sensors."""
-    coordinator = entry.runtime_data
+    coordinator = entry.runtime_data.coordinator
     async_add_entities(
         [
             HAsyncConnectedBinarySensor(coordinator, CONNECTED),

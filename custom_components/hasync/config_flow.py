@@ -3,12 +3,7 @@
 from collections.abc import Mapping
 from typing import Any, override
 
-from homeassistant.config_entries import (
-    ConfigEntry,
-    ConfigFlow,
-    ConfigFlowResult,
-    OptionsFlowWithReload,
-)
+from homeassistant.config_entries import ConfigFlow, ConfigFlowResult, OptionsFlowWithReload
 from homeassistant.const import CONF_TOKEN, CONF_URL
 from homeassistant.core import callback
 from homeassistant.helpers.aiohttp_client import async_get_clientsession
@@ -58,7 +53,7 @@ from .const import (
     SCAN_INTERVAL_RANGE,
     rule_option_key,
 )
-from .data import DEFAULT_OPTIONS
+from .data import DEFAULT_OPTIONS, HAsyncConfigEntry
 
 _URL_SELECTOR = TextSelector(TextSelectorConfig(type=TextSelectorType.URL))
 _TOKEN_SELECTOR = TextSelector(TextSelectorConfig(type=TextSelectorType.PASSWORD))
@@ -272,7 +267,7 @@ class HAsyncConfigFlow(ConfigFlow, domain=DOMAIN):
     @staticmethod
     @callback
     @override
-    def async_get_options_flow(config_entry: ConfigEntry) -> HAsyncOptionsFlow:
+    def async_get_options_flow(config_entry: HAsyncConfigEntry) -> HAsyncOptionsFlow:
         """Return the options flow."""
         return HAsyncOptionsFlow()
 

@@ -7,7 +7,6 @@ from datetime import datetime
 import time
 from typing import override
 
-from homeassistant.config_entries import ConfigEntry
 from homeassistant.const import CONF_TOKEN, CONF_URL
 from homeassistant.core import CALLBACK_TYPE, HomeAssistant, callback
 from homeassistant.exceptions import ConfigEntryAuthFailed
@@ -35,10 +34,8 @@ from .const import (
     LOGGER,
     REQUEST_TIMEOUT,
 )
-from .data import HAsyncOptions, StatusSample
+from .data import HAsyncConfigEntry, HAsyncOptions, StatusSample
 from .push import HAsyncEventListener
-
-type HAsyncConfigEntry = ConfigEntry[HAsyncDataUpdateCoordinator]
 
 # Translation keys of the update errors, most specific class first.
 _ERROR_KEYS: tuple[tuple[type[HAsyncError], str], ...] = (

@@ -10,7 +10,7 @@ from homeassistant.core import HomeAssistant
 from yarl import URL
 
 from .client.models import redact_json
-from .coordinator import HAsyncConfigEntry
+from .data import HAsyncConfigEntry
 
 TO_REDACT = {CONF_TOKEN, CONF_URL, CONF_HOST}
 
@@ -30,7 +30,7 @@ async def async_get_config_entry_diagnostics(
     hass: HomeAssistant, entry: HAsyncConfigEntry
 ) -> dict[str, Any]:
     """Return the entry (token and address redacted), the last document and the statistics."""
-    coordinator = entry.runtime_data
+    coordinator = entry.runtime_data.coordinator
     url = URL(entry.data[CONF_URL])
     # The server may echo a secret in any text, and errors quote the address.
     scrub = _scrubber([secret for secret in (entry.data[CONF_TOKEN], str(url), url.host) if secret])

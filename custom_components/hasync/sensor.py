@@ -15,7 +15,8 @@ from homeassistant.const import PERCENTAGE, EntityCategory, UnitOfInformation, U
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
-from .coordinator import HAsyncConfigEntry, HAsyncDataUpdateCoordinator
+from .coordinator import HAsyncDataUpdateCoordinator
+from .data import HAsyncConfigEntry
 from .entity import HAsyncEntity
 
 # The coordinator fetches for every entity.
@@ -161,7 +162,7 @@ async def async_setup_entry(
     async_add_entities: AddConfigEntryEntitiesCallback,
 ) -> None:
     """Set up the HAsync sensors."""
-    coordinator = entry.runtime_data
+    coordinator = entry.runtime_data.coordinator
     async_add_entities(HAsyncSensorEntity(coordinator, description) for description in SENSORS)
 
 
