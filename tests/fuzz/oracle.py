@@ -1,6 +1,6 @@
 """What Home Assistant must show for a document: entity states, repair issues, log lines.
 
-Written from the integration's documented behaviour (README, rules.py docstrings), not from its
+Written from the integration's documented behaviour (docs/integration.md, rules.py docstrings), not from its
 code: a sensor shows its figure or ``unknown`` for null; a failed update makes every entity
 unavailable but ``connected``; each rule's condition is restated here for a single document.
 """
