@@ -1,29 +1,16 @@
 """translations/en.json is generated from strings.json (scripts/gen-translations) and current."""
 
-import importlib.util
 import json
 from pathlib import Path
 import subprocess
 import sys
-from types import ModuleType
 
 import pytest
 
+from .common import load_script_module
+
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def _load() -> ModuleType:
-    spec = importlib.util.spec_from_file_location(
-        "translations", ROOT / "scripts" / "lib" / "translations.py"
-    )
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-translations = _load()
+translations = load_script_module("translations")
 
 
 def test_en_json_is_current() -> None:
