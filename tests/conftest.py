@@ -15,7 +15,8 @@ from pytest_homeassistant_custom_component.common import MockConfigEntry
 from pytest_homeassistant_custom_component.syrupy import HomeAssistantSnapshotExtension
 from syrupy.assertion import SnapshotAssertion
 
-from custom_components.hasync.api import SSEDecoder, SSEEvent, StatusDocument
+from custom_components.hasync.client.models import StatusDocument
+from custom_components.hasync.client.sse import SSEDecoder, SSEEvent
 from custom_components.hasync.const import CONF_ADDON_SLUG, DOMAIN
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -53,7 +54,21 @@ def status_json(
             node = node[key]
         assert last in node, path
         node[last] = value
+    if not any(path.startswith("effective") for path in changes or {}):
+        derive_effective(data)
     return data
+
+
+def derive_effective(data: dict[str, Any]) -> None:
+    """Set ``effective`` from ``container`` and ``process``, as the server does (status.js)."""
+    container, process = data["container"], data["process"]
+    memory, cpu = container["memory_used_bytes"], container["cpu_percent"]
+    data["effective"] = {
+        "memory_bytes": process["rss_bytes"] if memory is None else memory,
+        "memory_source": "process" if memory is None else "container",
+        "cpu_percent": process["cpu_percent"] if cpu is None else cpu,
+        "cpu_source": "process" if cpu is None else "container",
+    }
 
 
 def status_document(

@@ -16,24 +16,24 @@ import aiohttp
 from aiohttp import web
 import pytest
 
-from custom_components.hasync.api import (
+from custom_components.hasync.client.client import HAsyncClient
+from custom_components.hasync.client.errors import (
     HAsyncAuthError,
-    HAsyncClient,
     HAsyncConnectionError,
     HAsyncError,
-    HAsyncEventListener,
-    HAsyncEventStream,
     HAsyncInvalidResponseError,
     HAsyncRateLimitedError,
     HAsyncServiceUnavailableError,
     HAsyncTimeoutError,
+)
+from custom_components.hasync.client.models import (
     OverallStatus,
-    SSEDecoder,
-    SSEEvent,
     StatusDocument,
     parse_json,
     parse_status,
 )
+from custom_components.hasync.client.sse import HAsyncEventStream, SSEDecoder, SSEEvent
+from custom_components.hasync.push import HAsyncEventListener
 
 from .common import wait_until
 from .conftest import INSTANCE_ID, TOKEN, load_json
@@ -569,7 +569,7 @@ async def test_listener_delivers_and_reconnects(
     client: HAsyncClient, server: FakeHAsyncServer, caplog: pytest.LogCaptureFixture
 ) -> None:
     """Documents arrive; bad frames are skipped; a closed stream is reported once and reopened."""
-    caplog.set_level(logging.DEBUG, logger="custom_components.hasync.api")
+    caplog.set_level(logging.DEBUG, logger="custom_components.hasync")
     recorder = Recorder()
     listener = _listener(client, recorder, min_backoff=0.01)
     task = asyncio.create_task(listener.run())

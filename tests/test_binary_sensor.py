@@ -9,7 +9,7 @@ import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry, snapshot_platform
 from syrupy.assertion import SnapshotAssertion
 
-from custom_components.hasync.api import StatusDocument
+from custom_components.hasync.client.models import StatusDocument
 from custom_components.hasync.const import ATTR_FAILING_CHECKS
 
 from .conftest import load_json, load_status

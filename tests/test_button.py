@@ -18,7 +18,7 @@ from pytest_homeassistant_custom_component.common import (
 )
 from syrupy.assertion import SnapshotAssertion
 
-from custom_components.hasync.api import HAsyncConnectionError
+from custom_components.hasync.client.errors import HAsyncConnectionError
 from custom_components.hasync.const import DOMAIN
 
 from .conftest import ADDON_SLUG as SLUG

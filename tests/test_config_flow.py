@@ -11,15 +11,15 @@ from homeassistant.helpers.service_info.hassio import HassioServiceInfo
 import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
-from custom_components.hasync.api import (
+from custom_components.hasync.client.errors import (
     HAsyncAuthError,
     HAsyncConnectionError,
     HAsyncInvalidResponseError,
     HAsyncRateLimitedError,
     HAsyncServiceUnavailableError,
     HAsyncTimeoutError,
-    StatusDocument,
 )
+from custom_components.hasync.client.models import StatusDocument
 from custom_components.hasync.const import (
     CONF_ADDON_SLUG,
     CONF_CPU_MINUTES,

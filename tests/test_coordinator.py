@@ -15,7 +15,7 @@ from homeassistant.util import dt as dt_util
 import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry, async_fire_time_changed
 
-from custom_components.hasync.api import (
+from custom_components.hasync.client.errors import (
     HAsyncAuthError,
     HAsyncConnectionError,
     HAsyncError,
@@ -23,8 +23,8 @@ from custom_components.hasync.api import (
     HAsyncRateLimitedError,
     HAsyncServiceUnavailableError,
     HAsyncTimeoutError,
-    StatusDocument,
 )
+from custom_components.hasync.client.models import StatusDocument
 from custom_components.hasync.const import CONF_SCAN_INTERVAL, DOMAIN, HISTORY_MAX_AGE
 from custom_components.hasync.coordinator import HAsyncDataUpdateCoordinator
 
@@ -34,7 +34,7 @@ SCAN = timedelta(seconds=30)
 
 
 def _coordinator(entry: MockConfigEntry) -> HAsyncDataUpdateCoordinator:
-    coordinator: HAsyncDataUpdateCoordinator = entry.runtime_data
+    coordinator: HAsyncDataUpdateCoordinator = entry.runtime_data.coordinator
     return coordinator
 
 

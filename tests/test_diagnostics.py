@@ -13,7 +13,7 @@ from pytest_homeassistant_custom_component.components.diagnostics import (
 from pytest_homeassistant_custom_component.typing import ClientSessionGenerator
 from syrupy.assertion import SnapshotAssertion
 
-from custom_components.hasync.api import HAsyncConnectionError
+from custom_components.hasync.client.errors import HAsyncConnectionError
 
 from .conftest import SERVER_URL, TOKEN
 

@@ -21,21 +21,17 @@ from homeassistant.helpers.service_info.hassio import HassioServiceInfo
 import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
-from custom_components.hasync.api import (
-    MAX_EVENT_BYTES,
+from custom_components.hasync.client.client import HAsyncClient
+from custom_components.hasync.client.errors import (
     MAX_RETRY_AFTER,
-    HAsyncClient,
     HAsyncConnectionError,
     HAsyncError,
     HAsyncInvalidResponseError,
     HAsyncRateLimitedError,
     HAsyncServiceUnavailableError,
-    SSEDecoder,
-    SSEEvent,
-    StatusDocument,
-    parse_json,
-    parse_status,
 )
+from custom_components.hasync.client.models import StatusDocument, parse_json, parse_status
+from custom_components.hasync.client.sse import MAX_EVENT_BYTES, SSEDecoder, SSEEvent
 from custom_components.hasync.const import DOMAIN
 from custom_components.hasync.coordinator import HAsyncDataUpdateCoordinator
 
@@ -311,7 +307,7 @@ async def test_document_without_instance_id_is_taken(
     It was an invalid response: an outage and, after three polls, ``unreachable`` instead of
     the database issue.
     """
-    coordinator: HAsyncDataUpdateCoordinator = init_integration.runtime_data
+    coordinator: HAsyncDataUpdateCoordinator = init_integration.runtime_data.coordinator
     mock_hasync_client.status.return_value = StatusDocument.from_dict(no_database())
     await coordinator.async_refresh()
     await hass.async_block_till_done()

@@ -10,7 +10,7 @@ from homeassistant.setup import async_setup_component
 import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
-from custom_components.hasync.api import (
+from custom_components.hasync.client.errors import (
     HAsyncAuthError,
     HAsyncConnectionError,
     HAsyncInvalidResponseError,
@@ -41,7 +41,7 @@ async def test_setup_and_unload(
     entry = init_integration
     assert entry.state is ConfigEntryState.LOADED
     assert event_source.current.opened
-    assert entry.runtime_data.listener.state.connected
+    assert entry.runtime_data.coordinator.listener.state.connected
     assert entry._background_tasks  # the listener
 
     assert await hass.config_entries.async_unload(entry.entry_id)

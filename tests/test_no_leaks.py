@@ -35,7 +35,9 @@ from pytest_homeassistant_custom_component.components.diagnostics import (
 )
 from pytest_homeassistant_custom_component.typing import ClientSessionGenerator
 
-from custom_components.hasync.api import MAX_EVENT_BYTES, REDACTED, HAsyncError
+from custom_components.hasync.client.client import REDACTED
+from custom_components.hasync.client.errors import HAsyncError
+from custom_components.hasync.client.sse import MAX_EVENT_BYTES
 from custom_components.hasync.const import CONF_SCAN_INTERVAL, DOMAIN, EVENT_ALERT, LOGGER
 from custom_components.hasync.coordinator import HAsyncDataUpdateCoordinator
 
@@ -87,7 +89,7 @@ class Harness:
     @property
     def coordinator(self) -> HAsyncDataUpdateCoordinator:
         """The entry's current coordinator (a reload replaces it)."""
-        coordinator: HAsyncDataUpdateCoordinator = self.entry.runtime_data
+        coordinator: HAsyncDataUpdateCoordinator = self.entry.runtime_data.coordinator
         return coordinator
 
     async def poll(self) -> None:

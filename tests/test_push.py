@@ -40,7 +40,7 @@ async def entry(hass: HomeAssistant, server: FakeHAsyncServer) -> MockConfigEntr
     config_entry.add_to_hass(hass)
     assert await hass.config_entries.async_setup(config_entry.entry_id)
     await hass.async_block_till_done()
-    coordinator: HAsyncDataUpdateCoordinator = config_entry.runtime_data
+    coordinator: HAsyncDataUpdateCoordinator = config_entry.runtime_data.coordinator
     await wait_until(lambda: coordinator.pushes == 1)  # the document sent on connect
     return config_entry
 
@@ -74,7 +74,7 @@ async def test_push_is_applied_without_polling(
     assert problem is not None
     assert problem.attributes["failing_checks"] == ["bcrypt", "database"]
     assert server.status_calls == polls
-    assert entry.runtime_data.pushes == 2
+    assert entry.runtime_data.coordinator.pushes == 2
 
 
 async def test_server_stop_and_restart(

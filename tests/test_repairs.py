@@ -36,7 +36,7 @@ from pytest_homeassistant_custom_component.common import (
 from pytest_homeassistant_custom_component.typing import WebSocketGenerator
 
 from custom_components.hasync import repairs
-from custom_components.hasync.api import HAsyncConnectionError
+from custom_components.hasync.client.errors import HAsyncConnectionError
 from custom_components.hasync.const import (
     CONF_CPU_MINUTES,
     CONF_FAILURE_THRESHOLD,
@@ -233,7 +233,7 @@ async def test_unreachable_after_a_lost_stream(
     mock_hasync_client.event_stream.side_effect = REFUSED
     event_source.end()
     await hass.async_block_till_done()
-    init_integration.runtime_data.listener.reconnect_now()  # the second check, at once
+    init_integration.runtime_data.coordinator.listener.reconnect_now()  # the second check, at once
     for _ in range(5):  # the listener is a background task: let it run
         await asyncio.sleep(0)
     await hass.async_block_till_done()
@@ -736,7 +736,7 @@ async def test_unload_keeps_disable_and_removal_delete(
 
     assert await hass.config_entries.async_unload(mock_config_entry.entry_id)
     assert set(_issues(hass)) == raised
-    assert repairs.DATA_REPAIRS not in hass.data or not hass.data[repairs.DATA_REPAIRS]
+    assert not hasattr(mock_config_entry, "runtime_data")  # the issue manager went with it
 
     assert await hass.config_entries.async_setup(mock_config_entry.entry_id)
     await hass.async_block_till_done()

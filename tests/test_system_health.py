@@ -21,7 +21,7 @@ async def test_system_health(
     info = {
         key: await value if hasattr(value, "__await__") else value for key, value in info.items()
     }
-    coordinator = init_integration.runtime_data
+    coordinator = init_integration.runtime_data.coordinator
     assert info == {
         "loaded_servers": 1,
         "can_reach_server": "ok",

@@ -67,7 +67,7 @@ async def run_mode(
     ):
         async with test_hass() as hass:
             entry = await add_entry(hass, server.url, server.token, instance_id, options)
-            coordinator = entry.runtime_data
+            coordinator = entry.runtime_data.coordinator
 
             def connected() -> bool:
                 state = hass.states.get("binary_sensor.hasync_connected")

@@ -68,7 +68,7 @@ def frame(document: dict[str, Any], event_id: int) -> bytes:
 async def measure(updates: int, base: dict[str, Any], url: str, token: str) -> dict[str, Any]:
     """Set the integration up in a test HA and push the documents; return the figures."""
     from bench.lib.hass_instance import add_entry, test_hass, until  # noqa: PLC0415
-    from custom_components.hasync.api import SSEDecoder  # noqa: PLC0415
+    from custom_components.hasync.client.sse import SSEDecoder  # noqa: PLC0415
     from tests.hasync_server import FakeHAsyncServer  # noqa: PLC0415
 
     # A warm-up of WARMUP documents first, applied but not measured: the first repair issue,
@@ -81,7 +81,7 @@ async def measure(updates: int, base: dict[str, Any], url: str, token: str) -> d
     figures: dict[str, Any] = {"updates": updates}
     async with test_hass() as hass:
         entry = await add_entry(hass, url, token, instance_id)
-        coordinator = entry.runtime_data
+        coordinator = entry.runtime_data.coordinator
         # The real stream's first document, so it does not land in the measurement.
         await until(lambda: coordinator.pushes >= 1, 30, "the stream's first document")
         entities = len(hass.states.async_entity_ids())
@@ -133,7 +133,7 @@ async def measure(updates: int, base: dict[str, Any], url: str, token: str) -> d
     try:
         async with test_hass() as hass:
             entry = await add_entry(hass, fake.url, token, instance_id)
-            coordinator = entry.runtime_data
+            coordinator = entry.runtime_data.coordinator
             await until(lambda: coordinator.pushes >= 1, 30, "the stream's first document")
             for doc in all_docs[:WARMUP]:
                 fake.push(doc)

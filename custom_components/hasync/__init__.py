@@ -3,7 +3,8 @@
 from homeassistant.const import Platform
 from homeassistant.core import HomeAssistant
 
-from .coordinator import HAsyncConfigEntry, HAsyncDataUpdateCoordinator
+from .coordinator import HAsyncDataUpdateCoordinator
+from .data import HAsyncConfigEntry, HAsyncData
 from .repairs import HAsyncRepairs, async_delete_entry_issues
 
 PLATFORMS = [Platform.BINARY_SENSOR, Platform.BUTTON, Platform.SENSOR]
@@ -13,9 +14,10 @@ async def async_setup_entry(hass: HomeAssistant, entry: HAsyncConfigEntry) -> bo
     """Set up HAsync from a config entry."""
     coordinator = HAsyncDataUpdateCoordinator(hass, entry)
     await coordinator.async_config_entry_first_refresh()
-    entry.runtime_data = coordinator
+    repairs = HAsyncRepairs(hass, entry, coordinator)
+    entry.runtime_data = HAsyncData(coordinator=coordinator, repairs=repairs)
     await hass.config_entries.async_forward_entry_setups(entry, PLATFORMS)
-    await HAsyncRepairs(hass, entry).async_setup()
+    await repairs.async_setup()
     coordinator.async_start_push()
     return True
 

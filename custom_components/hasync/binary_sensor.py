@@ -13,15 +13,9 @@ from homeassistant.const import EntityCategory
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
-from .api import OverallStatus, StatusDocument
-from .const import (
-    ATTR_FAILING_CHECKS,
-    CHECK_BCRYPT,
-    CHECK_BETTER_SQLITE3,
-    CHECK_DATABASE,
-    CHECK_FRONTEND,
-)
-from .coordinator import HAsyncConfigEntry
+from .client.models import NATIVE_MODULE_NAMES, OverallStatus, StatusDocument
+from .const import ATTR_FAILING_CHECKS, CHECK_DATABASE, CHECK_FRONTEND
+from .data import HAsyncConfigEntry
 from .entity import HAsyncEntity
 
 # The coordinator fetches for every entity.
@@ -46,13 +40,25 @@ def _check_fails(name: str) -> Callable[[StatusDocument], bool | None]:
     return fails
 
 
-def _check_sensor(key: str, check: str) -> HAsyncBinarySensorEntityDescription:
+def _module_fails(name: str) -> Callable[[StatusDocument], bool | None]:
+    """Return whether the native module fails, as its repair judges it (None if not reported)."""
+
+    def fails(document: StatusDocument) -> bool | None:
+        module = document.native_modules.get(name)
+        return None if module is None else module.failing
+
+    return fails
+
+
+def _problem_sensor(
+    key: str, value_fn: Callable[[StatusDocument], bool | None]
+) -> HAsyncBinarySensorEntityDescription:
     return HAsyncBinarySensorEntityDescription(
         key=key,
         translation_key=key,
         device_class=BinarySensorDeviceClass.PROBLEM,
         entity_category=EntityCategory.DIAGNOSTIC,
-        value_fn=_check_fails(check),
+        value_fn=value_fn,
     )
 
 
@@ -64,17 +70,10 @@ BINARY_SENSORS: tuple[HAsyncBinarySensorEntityDescription, ...] = (
         value_fn=lambda document: document.status is not OverallStatus.OK,
         attributes_fn=lambda document: {ATTR_FAILING_CHECKS: document.failing_checks},
     ),
-    _check_sensor("bcrypt", CHECK_BCRYPT),
-    _check_sensor("better_sqlite3", CHECK_BETTER_SQLITE3),
-    _check_sensor("database", CHECK_DATABASE),
-    _check_sensor("frontend", CHECK_FRONTEND),
-    HAsyncBinarySensorEntityDescription(
-        key="node_unsupported",
-        translation_key="node_unsupported",
-        device_class=BinarySensorDeviceClass.PROBLEM,
-        entity_category=EntityCategory.DIAGNOSTIC,
-        value_fn=lambda document: not document.node.supported,
-    ),
+    *(_problem_sensor(name.replace("-", "_"), _module_fails(name)) for name in NATIVE_MODULE_NAMES),
+    _problem_sensor("database", _check_fails(CHECK_DATABASE)),
+    _problem_sensor("frontend", _check_fails(CHECK_FRONTEND)),
+    _problem_sensor("node_unsupported", lambda document: not document.node.supported),
 )
 
 CONNECTED = BinarySensorEntityDescription(
@@ -90,7 +89,7 @@ async def async_setup_entry(
     async_add_entities: AddConfigEntryEntitiesCallback,
 ) -> None:
     """Set up the HAsync binary sensors."""
-    coordinator = entry.runtime_data
+    coordinator = entry.runtime_data.coordinator
     async_add_entities(
         [
             HAsyncConnectedBinarySensor(coordinator, CONNECTED),

@@ -8,7 +8,8 @@ from homeassistant.const import EntityCategory
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
-from .coordinator import HAsyncConfigEntry, HAsyncDataUpdateCoordinator
+from .coordinator import HAsyncDataUpdateCoordinator
+from .data import HAsyncConfigEntry
 from .entity import HAsyncEntity
 from .supervisor import async_restart_addon, async_supervisor_available
 
@@ -28,7 +29,7 @@ async def async_setup_entry(
     async_add_entities: AddConfigEntryEntitiesCallback,
 ) -> None:
     """Add the restart button when Supervisor can restart the add-on."""
-    coordinator = entry.runtime_data
+    coordinator = entry.runtime_data.coordinator
     slug = coordinator.addon_slug
     if slug is not None and async_supervisor_available(hass, slug):
         async_add_entities([HAsyncRestartButton(coordinator, slug)])

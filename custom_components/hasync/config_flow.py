@@ -3,12 +3,7 @@
 from collections.abc import Mapping
 from typing import Any, override
 
-from homeassistant.config_entries import (
-    ConfigEntry,
-    ConfigFlow,
-    ConfigFlowResult,
-    OptionsFlowWithReload,
-)
+from homeassistant.config_entries import ConfigFlow, ConfigFlowResult, OptionsFlowWithReload
 from homeassistant.const import CONF_TOKEN, CONF_URL
 from homeassistant.core import callback
 from homeassistant.helpers.aiohttp_client import async_get_clientsession
@@ -25,16 +20,16 @@ from homeassistant.helpers.service_info.hassio import HassioServiceInfo
 import probatio
 from yarl import URL
 
-from .api import (
+from .client.client import HAsyncClient
+from .client.errors import (
     HAsyncAuthError,
-    HAsyncClient,
     HAsyncConnectionError,
     HAsyncError,
     HAsyncInvalidResponseError,
     HAsyncRateLimitedError,
     HAsyncServiceUnavailableError,
-    StatusDocument,
 )
+from .client.models import StatusDocument
 from .const import (
     CONF_ADDON_SLUG,
     CONF_CPU_MINUTES,
@@ -58,7 +53,7 @@ from .const import (
     SCAN_INTERVAL_RANGE,
     rule_option_key,
 )
-from .data import DEFAULT_OPTIONS
+from .data import DEFAULT_OPTIONS, HAsyncConfigEntry
 
 _URL_SELECTOR = TextSelector(TextSelectorConfig(type=TextSelectorType.URL))
 _TOKEN_SELECTOR = TextSelector(TextSelectorConfig(type=TextSelectorType.PASSWORD))
@@ -149,7 +144,7 @@ class HAsyncConfigFlow(ConfigFlow, domain=DOMAIN):
         except HAsyncError as err:
             LOGGER.debug("Checking the HAsync server failed: %s", err)
             errors["base"] = _error_key(err)
-        except Exception:  # noqa: BLE001 - a config flow must show an error, not crash
+        except Exception:  # a config flow must show an error, not crash
             LOGGER.exception("Unexpected error while checking the HAsync server")
             errors["base"] = "unknown"
         else:
@@ -272,7 +267,7 @@ class HAsyncConfigFlow(ConfigFlow, domain=DOMAIN):
     @staticmethod
     @callback
     @override
-    def async_get_options_flow(config_entry: ConfigEntry) -> HAsyncOptionsFlow:
+    def async_get_options_flow(config_entry: HAsyncConfigEntry) -> HAsyncOptionsFlow:
         """Return the options flow."""
         return HAsyncOptionsFlow()
 

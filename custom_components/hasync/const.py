@@ -101,11 +101,7 @@ HISTORY_MAX_SAMPLES: Final = 4096
 REQUEST_TIMEOUT: Final = 10.0
 """Seconds for one API request (connect, headers and body)."""
 
-CHECK_BCRYPT: Final = "bcrypt"
-CHECK_BETTER_SQLITE3: Final = "better-sqlite3"
 CHECK_DATABASE: Final = "database"
 CHECK_FRONTEND: Final = "frontend"
-CHECK_NODE: Final = "node"
-NATIVE_MODULES: Final = (CHECK_BCRYPT, CHECK_BETTER_SQLITE3)
 
 ATTR_FAILING_CHECKS: Final = "failing_checks"

@@ -7,7 +7,6 @@ from datetime import datetime
 import time
 from typing import override
 
-from homeassistant.config_entries import ConfigEntry
 from homeassistant.const import CONF_TOKEN, CONF_URL
 from homeassistant.core import CALLBACK_TYPE, HomeAssistant, callback
 from homeassistant.exceptions import ConfigEntryAuthFailed
@@ -16,19 +15,17 @@ from homeassistant.helpers.aiohttp_client import async_get_clientsession
 from homeassistant.helpers.update_coordinator import DataUpdateCoordinator, UpdateFailed
 from homeassistant.util import dt as dt_util
 
-from .api import (
+from .client.client import HAsyncClient, redact_token
+from .client.errors import (
     HAsyncAuthError,
-    HAsyncClient,
     HAsyncConnectionError,
     HAsyncError,
-    HAsyncEventListener,
     HAsyncInvalidResponseError,
     HAsyncRateLimitedError,
     HAsyncServiceUnavailableError,
     HAsyncTimeoutError,
-    StatusDocument,
-    redact_token,
 )
+from .client.models import StatusDocument
 from .const import (
     CONF_ADDON_SLUG,
     DOMAIN,
@@ -37,9 +34,8 @@ from .const import (
     LOGGER,
     REQUEST_TIMEOUT,
 )
-from .data import HAsyncOptions, StatusSample
-
-type HAsyncConfigEntry = ConfigEntry[HAsyncDataUpdateCoordinator]
+from .data import HAsyncConfigEntry, HAsyncOptions, StatusSample
+from .push import HAsyncEventListener
 
 # Translation keys of the update errors, most specific class first.
 _ERROR_KEYS: tuple[tuple[type[HAsyncError], str], ...] = (
@@ -133,7 +129,7 @@ class HAsyncDataUpdateCoordinator(DataUpdateCoordinator[StatusDocument]):
         for observer in list(self._observers.values()):
             try:
                 observer()
-            except Exception:  # noqa: BLE001 - logged with its traceback; others still run
+            except Exception:  # logged with its traceback; the other observers still run
                 LOGGER.exception("Error in a HAsync update observer")
 
     @override

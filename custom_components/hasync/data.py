@@ -1,11 +1,13 @@
-"""Typed views of the config entry options and of the coordinator's status history."""
+"""The entry's runtime data, and typed views of its options and of the status history."""
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, Self
+from typing import TYPE_CHECKING, Any, Self
 
-from .api import StatusDocument
+from homeassistant.config_entries import ConfigEntry
+
+from .client.models import StatusDocument
 from .const import (
     CONF_CPU_MINUTES,
     CONF_CPU_THRESHOLD_PERCENT,
@@ -24,6 +26,21 @@ from .const import (
     RULES,
     rule_option_key,
 )
+
+if TYPE_CHECKING:
+    from .coordinator import HAsyncDataUpdateCoordinator
+    from .repairs import HAsyncRepairs
+
+type HAsyncConfigEntry = ConfigEntry[HAsyncData]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class HAsyncData:
+    """What a loaded entry keeps: its coordinator and the manager of its repair issues."""
+
+    coordinator: HAsyncDataUpdateCoordinator
+    repairs: HAsyncRepairs
+
 
 DEFAULT_OPTIONS: Mapping[str, Any] = {
     CONF_SCAN_INTERVAL: DEFAULT_SCAN_INTERVAL,

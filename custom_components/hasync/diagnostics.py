@@ -1,5 +1,6 @@
 """Diagnostics of the HAsync integration."""
 
+from collections.abc import Callable
 from dataclasses import asdict
 from typing import Any
 
@@ -8,43 +9,36 @@ from homeassistant.const import CONF_HOST, CONF_TOKEN, CONF_URL
 from homeassistant.core import HomeAssistant
 from yarl import URL
 
-from .coordinator import HAsyncConfigEntry
+from .client.models import redact_json
+from .data import HAsyncConfigEntry
 
 TO_REDACT = {CONF_TOKEN, CONF_URL, CONF_HOST}
 
 
-def _scrub(text: str | None, secrets: list[str]) -> str | None:
-    """Remove the server's address and token from a free-text error message."""
-    if text is None:
-        return None
-    for secret in secrets:
-        text = text.replace(secret, REDACTED)
-    return text
+def _scrubber(secrets: list[str]) -> Callable[[str], str]:
+    """Return a function that removes the server's address and token from a text."""
 
+    def scrub(text: str) -> str:
+        for secret in secrets:
+            text = text.replace(secret, REDACTED)
+        return text
 
-def _scrub_all(value: Any, secrets: list[str]) -> Any:
-    """Scrub every string in a structure (the server may echo a secret in any text field)."""
-    if isinstance(value, str):
-        return _scrub(value, secrets)
-    if isinstance(value, dict):
-        return {key: _scrub_all(item, secrets) for key, item in value.items()}
-    if isinstance(value, list | tuple):
-        return type(value)(_scrub_all(item, secrets) for item in value)
-    return value
+    return scrub
 
 
 async def async_get_config_entry_diagnostics(
     hass: HomeAssistant, entry: HAsyncConfigEntry
 ) -> dict[str, Any]:
     """Return the entry (token and address redacted), the last document and the statistics."""
-    coordinator = entry.runtime_data
+    coordinator = entry.runtime_data.coordinator
     url = URL(entry.data[CONF_URL])
-    secrets = [secret for secret in (entry.data[CONF_TOKEN], str(url), url.host) if secret]
+    # The server may echo a secret in any text, and errors quote the address.
+    scrub = _scrubber([secret for secret in (entry.data[CONF_TOKEN], str(url), url.host) if secret])
     listener = coordinator.listener.state
     samples = coordinator.samples
     return {
         "entry": {
-            "title": _scrub(entry.title, secrets),
+            "title": scrub(entry.title),
             "data": async_redact_data(dict(entry.data), TO_REDACT),
             "options": async_redact_data(dict(entry.options), TO_REDACT),
         },
@@ -56,7 +50,7 @@ async def async_get_config_entry_diagnostics(
             "consecutive_failures": coordinator.consecutive_failures,
             "last_success_at": coordinator.last_success_at,
             "last_failure_at": coordinator.last_failure_at,
-            "last_error": _scrub(coordinator.last_error, secrets),
+            "last_error": redact_json(coordinator.last_error, scrub),
             "last_response_time_ms": coordinator.last_response_time_ms,
             "polls": coordinator.polls,
             "pushes": coordinator.pushes,
@@ -66,7 +60,7 @@ async def async_get_config_entry_diagnostics(
         },
         "event_stream": {
             **asdict(listener),
-            "last_error": _scrub(listener.last_error, secrets),
+            "last_error": redact_json(listener.last_error, scrub),
         },
-        "status": _scrub_all(asdict(coordinator.data), secrets) if coordinator.data else None,
+        "status": redact_json(asdict(coordinator.data), scrub) if coordinator.data else None,
     }

@@ -38,10 +38,10 @@ from typing import Any, override
 from aiohasupervisor import SupervisorTimeoutError
 from homeassistant.components.hassio import SupervisorError
 from homeassistant.components.repairs import ConfirmRepairFlow, RepairsFlow, RepairsFlowResult
+from homeassistant.config_entries import ConfigEntryState
 from homeassistant.core import HomeAssistant, callback
 from homeassistant.helpers import issue_registry as ir
 from homeassistant.util import dt as dt_util, slugify
-from homeassistant.util.hass_dict import HassKey
 
 from . import rules
 from .const import (
@@ -66,8 +66,8 @@ from .const import (
     RULE_NODE_UNSUPPORTED,
     RULE_UNREACHABLE,
 )
-from .coordinator import HAsyncConfigEntry, HAsyncDataUpdateCoordinator
-from .data import StatusSample
+from .coordinator import HAsyncDataUpdateCoordinator
+from .data import HAsyncConfigEntry, StatusSample
 from .supervisor import (
     AddonFix,
     async_addon_builds_locally,
@@ -75,9 +75,6 @@ from .supervisor import (
     async_supervisor_available,
     async_update_available,
 )
-
-DATA_REPAIRS: HassKey[dict[str, HAsyncRepairs]] = HassKey(f"{DOMAIN}_repairs")
-"""The issue manager of each loaded entry, by entry id (the fix flows report to it)."""
 
 FIX_GRACE = timedelta(minutes=30)
 """How long after a fix only new evidence can raise the issue again (a rebuild takes minutes)."""
@@ -233,11 +230,16 @@ class _Fixed:
 class HAsyncRepairs:
     """Raises and clears the repair issues of one config entry."""
 
-    def __init__(self, hass: HomeAssistant, entry: HAsyncConfigEntry) -> None:
+    def __init__(
+        self,
+        hass: HomeAssistant,
+        entry: HAsyncConfigEntry,
+        coordinator: HAsyncDataUpdateCoordinator,
+    ) -> None:
         """Watch the entry's coordinator."""
         self.hass = hass
         self.entry = entry
-        self.coordinator: HAsyncDataUpdateCoordinator = entry.runtime_data
+        self.coordinator = coordinator
         self.builds_locally: bool | None = None
         """Whether Supervisor builds the add-on here (so it can rebuild it); None if unknown."""
         self._fixed: dict[str, _Fixed] = {}
@@ -249,14 +251,8 @@ class HAsyncRepairs:
         slug = self.coordinator.addon_slug
         if slug is not None and async_supervisor_available(self.hass, slug):
             self.builds_locally = await async_addon_builds_locally(self.hass, slug)
-        self.hass.data.setdefault(DATA_REPAIRS, {})[self.entry.entry_id] = self
-        self.entry.async_on_unload(self._async_unregister)
         self.entry.async_on_unload(self.coordinator.async_add_observer(self.async_evaluate))
         self.async_evaluate()
-
-    @callback
-    def _async_unregister(self) -> None:
-        self.hass.data[DATA_REPAIRS].pop(self.entry.entry_id, None)
 
     @callback
     def async_fixed(self, fixed_issue_id: str) -> None:
@@ -507,8 +503,9 @@ class HAsyncFixFlow(ConfirmRepairFlow):
                 # Supervisor goes on building after the request times out.
                 return self._abort("rebuild_running")
             return self._abort(f"{self._fix}_failed", err)
-        if (manager := self.hass.data.get(DATA_REPAIRS, {}).get(self._entry_id)) is not None:
-            manager.async_fixed(self.issue_id)
+        entry: HAsyncConfigEntry | None = self.hass.config_entries.async_get_entry(self._entry_id)
+        if entry is not None and entry.state is ConfigEntryState.LOADED:
+            entry.runtime_data.repairs.async_fixed(self.issue_id)
         return self.async_create_entry(data={})
 
 

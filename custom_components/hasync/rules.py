@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from itertools import pairwise
 
-from .api import StatusDocument
+from .client.models import StatusDocument
 from .const import CHECK_DATABASE, LEAK_MIN_WINDOW_HOURS
 from .data import HAsyncOptions, StatusSample
 
@@ -102,22 +102,10 @@ def sustained_above(
     return True
 
 
-def memory_bytes(document: StatusDocument) -> int | None:
-    """Memory of the container (as Docker reports it), else of the process (no cgroup figures)."""
-    used = document.container.memory_used_bytes
-    return document.process.rss_bytes if used is None else used
-
-
 def memory_mib(document: StatusDocument) -> float | None:
-    """memory_bytes() in MiB."""
-    used = memory_bytes(document)
+    """Return the memory the server says to judge (the container's, else the process's) in MiB."""
+    used = document.effective.memory_bytes
     return None if used is None else used / MIB
-
-
-def cpu_percent(document: StatusDocument) -> float | None:
-    """CPU use of the container, else of the process; in percent of the available capacity."""
-    value = document.container.cpu_percent
-    return document.process.cpu_percent if value is None else value
 
 
 def unreachable(
@@ -204,7 +192,7 @@ def high_cpu(
         now,
         window=options.cpu_window,
         threshold=options.cpu_threshold_percent,
-        value_fn=cpu_percent,
+        value_fn=lambda document: document.effective.cpu_percent,
     )
 
 
@@ -216,15 +204,15 @@ def native_modules(
 ) -> dict[str, Evaluation] | None:
     """Judge each native module the server reports; None while there is no current document.
 
-    A module fails when it did not load or its self-test failed; a self-test that has not run
-    yet (null) is not a failure. A module the server no longer reports is not failing.
+    A module fails as ``NativeModule.failing`` says, which the binary sensors also show. A module
+    the server no longer reports is not failing.
     """
     document = _current(samples, consecutive_failures)
     if document is None:
         return None
     verdicts: dict[str, Evaluation] = {}
     for name, module in document.native_modules.items():
-        failing = not module.loaded or module.self_test_ok is False
+        failing = module.failing
         check = document.check(name)
         error = module.error or (check.message if check is not None else None) or "no error given"
         verdicts[name] = Evaluation(

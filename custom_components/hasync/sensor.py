@@ -15,8 +15,8 @@ from homeassistant.const import PERCENTAGE, EntityCategory, UnitOfInformation, U
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
-from . import rules
-from .coordinator import HAsyncConfigEntry, HAsyncDataUpdateCoordinator
+from .coordinator import HAsyncDataUpdateCoordinator
+from .data import HAsyncConfigEntry
 from .entity import HAsyncEntity
 
 # The coordinator fetches for every entity.
@@ -57,9 +57,9 @@ def _memory(
 
 
 SENSORS: tuple[HAsyncSensorEntityDescription, ...] = (
-    # Memory used and CPU usage are the figures the repair rules judge: the container's, or the
-    # process's where the server reports no cgroup figures.
-    _memory("memory_used", lambda c: rules.memory_bytes(c.data)),
+    # Memory used and CPU usage are the figures the repair rules judge: the server sends them
+    # (the container's where it measures them, else the process's).
+    _memory("memory_used", lambda c: c.data.effective.memory_bytes),
     HAsyncSensorEntityDescription(
         key="memory_percent",
         translation_key="memory_percent",
@@ -74,7 +74,7 @@ SENSORS: tuple[HAsyncSensorEntityDescription, ...] = (
         state_class=SensorStateClass.MEASUREMENT,
         native_unit_of_measurement=PERCENTAGE,
         suggested_display_precision=1,
-        value_fn=lambda c: rules.cpu_percent(c.data),
+        value_fn=lambda c: c.data.effective.cpu_percent,
     ),
     _memory("process_rss", lambda c: c.data.process.rss_bytes, diagnostic=True),
     _memory("heap_used", lambda c: c.data.process.heap_used_bytes, diagnostic=True),
@@ -162,7 +162,7 @@ async def async_setup_entry(
     async_add_entities: AddConfigEntryEntitiesCallback,
 ) -> None:
     """Set up the HAsync sensors."""
-    coordinator = entry.runtime_data
+    coordinator = entry.runtime_data.coordinator
     async_add_entities(HAsyncSensorEntity(coordinator, description) for description in SENSORS)
 
 

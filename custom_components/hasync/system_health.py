@@ -7,7 +7,7 @@ from homeassistant.config_entries import ConfigEntryState
 from homeassistant.core import HomeAssistant, callback
 
 from .const import DOMAIN
-from .coordinator import HAsyncConfigEntry
+from .data import HAsyncConfigEntry
 
 
 @callback
@@ -25,7 +25,7 @@ async def system_health_info(hass: HomeAssistant) -> dict[str, Any]:
     ]
     if not entries:
         return {"loaded_servers": 0}
-    coordinator = entries[0].runtime_data
+    coordinator = entries[0].runtime_data.coordinator
     return {
         "loaded_servers": len(entries),
         # /health needs no token and is never rate limited; any answer proves reachability.

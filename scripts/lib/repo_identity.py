@@ -28,7 +28,8 @@ SKIP_NAMES = {"package-lock.json"}
 _SOURCE_URL = re.compile(
     r"^url:\s*[\"']?https://github\.com/([\w.-]+)/([\w.-]+?)/?[\"']?\s*$", re.M
 )
-_GITHUB = re.compile(r"github\.com/([\w.-]+)/([\w.-]+)")
+# github.com and raw.githubusercontent.com (images HACS renders from the README) name the repository.
+_GITHUB = re.compile(r"(?:github\.com|raw\.githubusercontent\.com)/([\w.-]+)/([\w.-]+)")
 _IMAGE = re.compile(r"ghcr\.io/([\w.-]+)/(\{arch\}|aarch64|amd64)-([\w.-]+)")
 
 
@@ -144,6 +145,10 @@ def rewrite(root: Path, new: Identity) -> list[Path]:
     replacements = [
         (f"github.com/{old.owner}/{old.name}", f"github.com/{new.owner}/{new.name}"),
         (f"github.com%2F{old.owner}%2F{old.name}", f"github.com%2F{new.owner}%2F{new.name}"),
+        (
+            f"githubusercontent.com/{old.owner}/{old.name}/",
+            f"githubusercontent.com/{new.owner}/{new.name}/",
+        ),
         (f"ghcr.io/{old.owner.lower()}/", f"ghcr.io/{new.owner.lower()}/"),
     ]
     manifest = root / "custom_components" / APP_SLUG / "manifest.json"

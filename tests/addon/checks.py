@@ -13,7 +13,6 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-import importlib.util
 import io
 import json
 import os
@@ -22,8 +21,6 @@ import re
 import shlex
 import shutil
 import subprocess
-import sys
-from types import ModuleType
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -59,17 +56,6 @@ def run_tool(args: list[str], cwd: Path = ROOT) -> list[str]:
         return []
     output = (result.stdout + result.stderr).strip()
     return output.splitlines() or [f"{args[0]} exited {result.returncode}"]
-
-
-def load_script_lib(name: str) -> ModuleType:
-    """Import a module from scripts/lib (the scripts put that folder on sys.path the same way)."""
-    spec = importlib.util.spec_from_file_location(name, ROOT / "scripts" / "lib" / f"{name}.py")
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module  # dataclasses resolve annotations through sys.modules
-    spec.loader.exec_module(module)
-    return module
 
 
 def copy_repository(target: Path, *, git: bool = False) -> Path:

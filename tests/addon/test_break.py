@@ -11,6 +11,8 @@ from typing import Any
 
 import pytest
 
+from tests.common import load_script_module
+
 from .checks import (
     ADDON,
     actionlint,
@@ -19,14 +21,13 @@ from .checks import (
     copy_repository,
     dockerfile_problems,
     hadolint,
-    load_script_lib,
     option_problems,
     shellcheck,
     stray_config_files,
     yamllint,
 )
 
-release = load_script_lib("release")
+release = load_script_module("release")
 
 DOCKERFILE = (ADDON / "Dockerfile").read_text(encoding="utf-8")
 

@@ -10,18 +10,19 @@ from typing import Any
 
 import yaml
 
+from tests.common import load_script_module
+
 from .checks import (
     ADDON,
     ROOT,
     config_problems,
-    load_script_lib,
     option_problems,
     parse_dockerfile,
     resolve_image_path,
     stray_config_files,
 )
 
-release = load_script_lib("release")
+release = load_script_module("release")
 
 
 def test_config_follows_supervisor_schema_and_linter_rules(config: dict[str, Any]) -> None:

@@ -10,10 +10,12 @@ import sys
 import pytest
 import yaml
 
-from .checks import config_problems, copy_repository, load_script_lib
+from tests.common import load_script_module
 
-release = load_script_lib("release")
-repo_identity = load_script_lib("repo_identity")
+from .checks import config_problems, copy_repository
+
+release = load_script_module("release")
+repo_identity = load_script_module("repo_identity")
 
 
 def run(root: Path, *args: str) -> subprocess.CompletedProcess[str]:
@@ -90,6 +92,7 @@ def test_identity_copies_agree_with_repository_yaml() -> None:
             'source="https://github.com/other/hasync"',
         ),
         ("addon/DOCS.md", "https://github.com/hasync/hasync", "https://github.com/hasynk/hasync"),
+        ("README.md", "githubusercontent.com/hasync/hasync/", "githubusercontent.com/other/hasync/"),
         (
             "custom_components/hasync/const.py",
             "github.com/hasync/hasync/",
@@ -137,4 +140,5 @@ def test_set_repository_moves_every_copy(tmp_path: Path) -> None:
     manifest = json.loads((root / "custom_components" / "hasync" / "manifest.json").read_text())
     assert manifest["codeowners"] == ["@Someone"]
     assert "https://github.com/Someone/hasync-fork" in (root / "addon" / "DOCS.md").read_text()
+    assert "githubusercontent.com/Someone/hasync-fork/main/" in (root / "README.md").read_text()
     assert run(root, "scripts/set-repository", "not a repo").returncode == 2

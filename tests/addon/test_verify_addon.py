@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 from pathlib import Path
 import subprocess
 import sys
-from types import ModuleType
 from typing import Any
 
 import pytest
+
+from tests.common import load_script_module
 
 from .checks import ROOT
 from .conftest import Server
@@ -19,19 +19,7 @@ from .conftest import Server
 SCRIPT = ROOT / "scripts" / "verify-addon"
 
 
-def load_module() -> ModuleType:
-    spec = importlib.util.spec_from_file_location(
-        "verify_addon", ROOT / "scripts" / "lib" / "verify_addon.py"
-    )
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["verify_addon"] = module  # dataclasses resolve annotations through sys.modules
-    spec.loader.exec_module(module)
-    return module
-
-
-va = load_module()
+va = load_script_module("verify_addon")
 
 
 def run_script(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:

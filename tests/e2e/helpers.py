@@ -107,7 +107,7 @@ async def set_options(hass: HomeAssistant, entry: ConfigEntry, **changes: Any) -
 
 def coordinator_of(entry: ConfigEntry) -> HAsyncDataUpdateCoordinator:
     """Return the entry's coordinator (its runtime data)."""
-    coordinator: HAsyncDataUpdateCoordinator = entry.runtime_data
+    coordinator: HAsyncDataUpdateCoordinator = entry.runtime_data.coordinator
     return coordinator
 
 

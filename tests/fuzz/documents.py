@@ -6,18 +6,13 @@ edge-case documents the client has to survive; ``bodies()`` turns those into res
 adding what is not JSON at all. ``expected_document()`` is the oracle: it tells, independently
 of the client's code, whether a body is a document the client must accept.
 
-The contract the oracle checks is the schema's, with what the client documents on top of it:
-
-- tolerant: members nobody knows are ignored anywhere; so are entries of ``native_modules``
-  other than bcrypt and better-sqlite3 unless they are valid module objects under a package-like
-  name; every member the schema lets be null may also be missing; a few members the schema
-  wants non-null may be null or missing and read as None (``LENIENT``); checks may be fewer,
-  more or in another order than the schema's five;
-- strict: numbers are finite and within the schema's bounds, integers also within ±(2^53 - 1)
-  (what a JavaScript number holds exactly); versions, the instance id and check names are at most
-  255 characters (they become entity states); text is valid Unicode (no lone surrogates); times
-  carry a zone and stay within years 1 to 9999 in UTC; ``schema_version`` is 1 and ``status``
-  one of its three values. NaN and Infinity are not JSON.
+The oracle reads the contract from the schema alone, which states the client's tolerances too:
+members not in ``required`` may be missing, ``null`` only where the type allows it, ``maxLength``,
+``minimum``, ``maximum``, enums and ``date-time`` as written; checks of any number and name; other
+native modules under a name matching ``propertyNames``, counted only when valid. On top come the
+rules the StatusDocument description states for all members: unknown members are ignored, and
+integers stay within ±(2^53 - 1). Times also carry a zone and stay within years 1 to 9999 in UTC,
+text is valid Unicode (no lone surrogates), and NaN and Infinity are not JSON.
 """
 
 from collections.abc import Iterator
@@ -37,58 +32,25 @@ OPENAPI = REPO / "addon" / "server" / "src" / "openapi.json"
 FIXTURE = REPO / "tests" / "fixtures" / "status.json"
 
 MAX_SAFE_INTEGER: Final = 2**53 - 1
-MAX_NAME_LENGTH: Final = 255
 MAX_BODY_BYTES: Final = 1 << 20
-KNOWN_MODULES: Final = ("bcrypt", "better-sqlite3")
-CHECK_NAMES: Final = ("node", "bcrypt", "better-sqlite3", "database", "frontend")
-MODULE_NAME: Final = re.compile(r"[A-Za-z0-9@/._-]{1,64}")
 
 type Path_ = tuple[str, ...]
 """A member's place in the document; ``[]`` stands for every item of an array."""
 
-NAMES: Final[frozenset[Path_]] = frozenset(
-    {
-        ("server", "version"),
-        ("server", "instance_id"),
-        ("node", "version"),
-        ("checks", "[]", "name"),
-    }
-)
-"""Strings the client bounds to 255 characters."""
-
-LENIENT: Final[frozenset[Path_]] = frozenset(
-    {
-        ("process", "rss_bytes"),
-        ("process", "heap_used_bytes"),
-        ("process", "heap_total_bytes"),
-        ("container", "cgroup"),
-        ("database", "path"),
-        ("history", "samples"),
-        *(
-            ("native_modules", module, member)
-            for module in KNOWN_MODULES
-            for member in ("self_test_ok", "checked_at")
-        ),
-    }
-)
-"""Members the schema wants non-null that the client takes as null or missing (None)."""
-
 
 @dataclass(frozen=True, slots=True)
 class Field:
-    """What the client accepts for one member."""
+    """What the schema allows for one member."""
 
     kind: str
-    """int, number, string, name, bool, datetime, status, schema_version."""
+    """int, number, string, bool or datetime."""
+    required: bool
     nullable: bool
-    """The client takes null or a missing member (as None)."""
-    schema_nullable: bool
-    """The schema itself allows null (valid_documents draws null only for these)."""
     minimum: float | None = None
     maximum: float | None = None
+    max_length: int | None = None
     enum: tuple[Any, ...] | None = None
-    """Values of a schema enum or const the client does not enforce (valid_documents keeps to
-    them)."""
+    """An enum's values, or a const (null left out: ``nullable`` says it)."""
 
 
 def _load_schema() -> tuple[dict[str, Any], dict[str, Any]]:
@@ -106,41 +68,38 @@ def _resolve(node: dict[str, Any]) -> dict[str, Any]:
     return node
 
 
-def _field(path: Path_, node: dict[str, Any]) -> Field:
+def _field(node: dict[str, Any], required: bool) -> Field:
+    values = node.get("enum", [node["const"]] if "const" in node else None)
     types = node.get("type", [])
-    types = [types] if isinstance(types, str) else list(types)
-    schema_nullable = "null" in types
-    nullable = schema_nullable or path in LENIENT
-    bounds = {"minimum": node.get("minimum"), "maximum": node.get("maximum")}
-    if "const" in node:
-        if path == ("schema_version",):
-            return Field("schema_version", nullable, schema_nullable)
-        return Field("int", nullable, schema_nullable, enum=(node["const"],))
-    if "enum" in node:
-        if path == ("status",):
-            return Field("status", nullable, schema_nullable)
-        kind = "name" if path in NAMES else "string"
-        return Field(kind, nullable, schema_nullable, enum=tuple(node["enum"]))
-    (base,) = [kind for kind in types if kind != "null"]
-    if base == "string":
-        if node.get("format") == "date-time":
-            kind = "datetime"
-        else:
-            kind = "name" if path in NAMES else "string"
-        return Field(kind, nullable, schema_nullable)
-    kind = {"integer": "int", "number": "number", "boolean": "bool"}[base]
-    return Field(kind, nullable, schema_nullable, **bounds)
+    types = {types} if isinstance(types, str) else set(types)
+    if not types:  # an enum or const without a type: the type of its values
+        types = {{bool: "boolean", int: "integer", str: "string"}[type(values[0])]}
+    nullable = "null" in types or (values is not None and None in values)
+    (base,) = types - {"null"}
+    if base == "string" and node.get("format") == "date-time":
+        base = "datetime"
+    return Field(
+        {"integer": "int", "boolean": "bool"}.get(base, base),
+        required,
+        nullable,
+        node.get("minimum"),
+        node.get("maximum"),
+        node.get("maxLength"),
+        None if values is None else tuple(value for value in values if value is not None),
+    )
 
 
 def _walk(node: dict[str, Any], path: Path_ = ()) -> Iterator[tuple[Path_, Field]]:
     node = _resolve(node)
-    if "properties" in node:
-        for name, child in node["properties"].items():
-            yield from _walk(child, (*path, name))
-    elif node.get("type") == "array":
+    if node.get("type") == "array":
         yield from _walk(node["items"], (*path, "[]"))
-    else:
-        yield path, _field(path, node)
+        return
+    required = set(node.get("required", []))
+    for name, child in node["properties"].items():
+        if "properties" in _resolve(child) or _resolve(child).get("type") == "array":
+            yield from _walk(child, (*path, name))
+        else:
+            yield (*path, name), _field(_resolve(child), name in required)
 
 
 CONTRACT: Final[dict[Path_, Field]] = dict(_walk(STATUS_SCHEMA))
@@ -150,6 +109,14 @@ SECTIONS: Final = tuple(
     name for name, node in STATUS_SCHEMA["properties"].items() if "properties" in _resolve(node)
 )
 """The object-valued members of the document (server, node, ...)."""
+
+_MODULES: Final = STATUS_SCHEMA["properties"]["native_modules"]
+KNOWN_MODULES: Final = tuple(_MODULES["properties"])
+"""The native modules the schema names; others count only when valid."""
+MODULE_NAME: Final = re.compile(_MODULES["propertyNames"]["pattern"])
+CHECK_NAMES: Final = tuple(SCHEMAS["CheckName"]["enum"])
+NAME_LENGTH: Final = CONTRACT[("server", "version")].max_length or 0
+"""The bound on versions and names (a version becomes an entity state)."""
 
 
 # --------------------------------------------------------------------------------------
@@ -185,38 +152,43 @@ def _number(field: Field, value: Any) -> int | float:
         return number
     if not number.is_integer() or abs(number) > MAX_SAFE_INTEGER:
         raise InvalidDocumentError
-    if field.kind == "schema_version" and number != 1:
-        raise InvalidDocumentError
     return int(number)
+
+
+_MISSING: Final = object()
+
+
+def _longest(field: Field) -> float:
+    return math.inf if field.max_length is None else field.max_length
 
 
 def _value(field: Field, value: Any) -> Any:
     """Return what the client reads from a member, or raise InvalidDocumentError."""
-    if value is None:
-        if field.nullable:
+    if value is _MISSING or value is None:
+        if field.nullable or (value is _MISSING and not field.required):
             return None
         raise InvalidDocumentError
-    if field.kind in ("int", "number", "schema_version"):
-        return _number(field, value)
-    if field.kind == "bool":
+    if field.kind in ("int", "number"):
+        read: Any = _number(field, value)
+    elif field.kind == "bool":
         if not isinstance(value, bool):
             raise InvalidDocumentError
-        return value
-    if not isinstance(value, str) or _has_surrogate(value):
+        read = value
+    elif not isinstance(value, str) or _has_surrogate(value) or len(value) > _longest(field):
         raise InvalidDocumentError
-    if field.kind == "name" and len(value) > MAX_NAME_LENGTH:
-        raise InvalidDocumentError
-    if field.kind == "status" and value not in ("ok", "degraded", "error"):
-        raise InvalidDocumentError
-    if field.kind == "datetime":
+    elif field.kind == "datetime":
         try:
             parsed = datetime.fromisoformat(value)
             if parsed.tzinfo is None:
                 raise InvalidDocumentError
-            return parsed.astimezone(UTC)
+            read = parsed.astimezone(UTC)
         except ValueError, OverflowError:
             raise InvalidDocumentError from None
-    return value
+    else:
+        read = value
+    if field.enum is not None and read not in field.enum:
+        raise InvalidDocumentError
+    return read
 
 
 def _object(value: Any, prefix: Path_) -> dict[str, Any]:
@@ -225,7 +197,7 @@ def _object(value: Any, prefix: Path_) -> dict[str, Any]:
         raise InvalidDocumentError
     depth = len(prefix)
     return {
-        path[depth]: _value(field, value.get(path[depth]))
+        path[depth]: _value(field, value.get(path[depth], _MISSING))
         for path, field in CONTRACT.items()
         if path[:depth] == prefix and len(path) == depth + 1
     }
@@ -354,28 +326,25 @@ TIMES = st.one_of(
 
 
 def _leaf_values(path: Path_, field: Field) -> st.SearchStrategy[Any]:
-    """Values the schema allows for a leaf (within the client's documented limits)."""
-    if field.kind == "schema_version":
-        return st.sampled_from([1, 1.0])
+    """Values the schema allows for a leaf."""
     if path == ("server", "instance_id"):
         return st.uuids().map(str)
     if field.enum is not None:
-        return st.sampled_from(field.enum)
-    if field.kind == "status":
-        return st.sampled_from(["ok", "degraded", "error"])
+        # JavaScript has one number type: 1.0 is the integer 1.
+        floats = [float(value) for value in field.enum if field.kind == "int"]
+        return st.sampled_from([*field.enum, *floats])
     if field.kind == "bool":
         return st.booleans()
     if field.kind == "datetime":
         return TIMES
-    if field.kind == "name":
-        return st.one_of(TEXT, st.sampled_from(["24.21.0", "x" * MAX_NAME_LENGTH]))
+    if field.max_length is not None:
+        return st.one_of(TEXT, st.sampled_from(["24.21.0", "x" * field.max_length]))
     if field.kind == "string":
         return st.one_of(TEXT, st.sampled_from(["x" * 5000, "é" * 300, "line\nbreak", ""]))
     low = field.minimum if field.minimum is not None else -MAX_SAFE_INTEGER
     high = field.maximum if field.maximum is not None else MAX_SAFE_INTEGER
     integers = st.integers(int(low), int(high))
     if field.kind == "int":
-        # JavaScript has one number type: 5.0 is the integer 5.
         return st.one_of(integers, integers.map(float))
     floats = st.floats(
         min_value=field.minimum,
@@ -387,11 +356,12 @@ def _leaf_values(path: Path_, field: Field) -> st.SearchStrategy[Any]:
 
 
 def _object_values(prefix: Path_) -> st.SearchStrategy[dict[str, Any]]:
+    # Every member, as the server sends them (the mutations leave some out).
     depth = len(prefix)
     members = {
         path[depth]: (
             st.one_of(st.none(), _leaf_values(path, field))
-            if field.schema_nullable
+            if field.nullable
             else _leaf_values(path, field)
         )
         for path, field in CONTRACT.items()
@@ -412,8 +382,9 @@ def _checks() -> st.SearchStrategy[list[dict[str, Any]]]:
 
 def _valid_documents() -> st.SearchStrategy[dict[str, Any]]:
     members: dict[str, st.SearchStrategy[Any]] = {
-        "schema_version": _leaf_values(("schema_version",), CONTRACT[("schema_version",)]),
-        "status": _leaf_values(("status",), CONTRACT[("status",)]),
+        **{
+            path[0]: _leaf_values(path, field) for path, field in CONTRACT.items() if len(path) == 1
+        },
         "checks": _checks(),
         "native_modules": st.fixed_dictionaries(
             {name: _object_values(("native_modules", name)) for name in KNOWN_MODULES}
@@ -429,7 +400,7 @@ VALID_DOCUMENTS: Final = _valid_documents()
 
 
 def valid_documents() -> st.SearchStrategy[dict[str, Any]]:
-    """Documents valid by the schema (and API.md), within the client's documented limits."""
+    """Documents valid by the schema (and API.md)."""
     return VALID_DOCUMENTS
 
 
@@ -479,7 +450,7 @@ EDGE_STRINGS: Final = (
     "0001-01-01T00:00:00+05:00", "9999-12-31T23:59:59-01:00", "2026-13-45T99:99:99Z",
     "+002026-11-25T22:00:00Z", "x" * 256, "é" * 256, "6f1c2d3e-4b5a-4c6d-8e7f-9a0b1c2d3e4f",
 )  # fmt: skip
-HUGE_STRING_SIZES: Final = (MAX_NAME_LENGTH + 1, 65536, MAX_BODY_BYTES)
+HUGE_STRING_SIZES: Final = (NAME_LENGTH + 1, 65536, MAX_BODY_BYTES)
 
 SCALARS = st.one_of(
     st.none(),

@@ -48,7 +48,7 @@ async def setup_entry(
     config_entry.add_to_hass(hass)
     assert await hass.config_entries.async_setup(config_entry.entry_id)
     await hass.async_block_till_done()
-    coordinator: HAsyncDataUpdateCoordinator = config_entry.runtime_data
+    coordinator: HAsyncDataUpdateCoordinator = config_entry.runtime_data.coordinator
     await wait_until(lambda: coordinator.listener.state.connected)
     yield config_entry
     assert await hass.config_entries.async_unload(config_entry.entry_id)
@@ -81,6 +81,6 @@ def states(hass: HomeAssistant) -> dict[str, State]:
 
 async def poll(hass: HomeAssistant, entry: MockConfigEntry) -> None:
     """Run one poll, as the scan interval would, and let its effects settle."""
-    coordinator: HAsyncDataUpdateCoordinator = entry.runtime_data
+    coordinator: HAsyncDataUpdateCoordinator = entry.runtime_data.coordinator
     await coordinator.async_refresh()
     await hass.async_block_till_done()

@@ -1,6 +1,6 @@
 """What Home Assistant must show for a document: entity states, repair issues, log lines.
 
-Written from the integration's documented behaviour (README, rules.py docstrings), not from its
+Written from the integration's documented behaviour (docs/integration.md, rules.py docstrings), not from its
 code: a sensor shows its figure or ``unknown`` for null; a failed update makes every entity
 unavailable but ``connected``; each rule's condition is restated here for a single document.
 """
@@ -18,9 +18,9 @@ import pytest
 MIB: Final = 1024 * 1024
 
 SENSORS: Final[dict[str, tuple[str, str, float]]] = {
-    "memory_used": ("container", "memory_used_bytes", 1 / MIB),
+    "memory_used": ("effective", "memory_bytes", 1 / MIB),
     "memory_percent": ("container", "memory_percent", 1),
-    "cpu_percent": ("container", "cpu_percent", 1),
+    "cpu_percent": ("effective", "cpu_percent", 1),
     "process_rss": ("process", "rss_bytes", 1 / MIB),
     "heap_used": ("process", "heap_used_bytes", 1 / MIB),
     "event_loop_delay": ("process", "event_loop_delay_p99_ms", 1),
@@ -30,18 +30,10 @@ SENSORS: Final[dict[str, tuple[str, str, float]]] = {
     "database_size": ("database", "size_bytes", 1 / MIB),
 }
 """Numeric sensors: the member they show, and the factor to their display unit (MiB)."""
-FALLBACKS: Final = {
-    "memory_used": ("process", "rss_bytes"),
-    "cpu_percent": ("process", "cpu_percent"),
-}
-"""Sensors that show the process's figure where the container's is null (README, Entities)."""
 TEXT_SENSORS: Final = {"node_version": ("node", "version"), "server_version": ("server", "version")}
-CHECK_SENSORS: Final = {
-    "bcrypt": "bcrypt",
-    "better_sqlite3": "better-sqlite3",
-    "database": "database",
-    "frontend": "frontend",
-}
+CHECK_SENSORS: Final = {"database": "database", "frontend": "frontend"}
+MODULE_SENSORS: Final = {"bcrypt": "bcrypt", "better_sqlite3": "better-sqlite3"}
+"""On when the module did not load or its self-test failed, as its repair judges it."""
 ALWAYS_AVAILABLE: Final = "connected"
 
 
@@ -91,6 +83,7 @@ def expected_states(read: dict[str, Any] | None) -> dict[str, Shown]:
         "response_time",
         "problem",
         *CHECK_SENSORS,
+        *MODULE_SENSORS,
         "node_unsupported",
     ]
     if read is None:
@@ -101,8 +94,6 @@ def expected_states(read: dict[str, Any] | None) -> dict[str, Shown]:
     states: dict[str, Shown] = {ALWAYS_AVAILABLE: Shown(STATE_ON)}
     for key, (section, member, factor) in SENSORS.items():
         value = read[section][member]
-        if value is None and key in FALLBACKS:
-            value = read[FALLBACKS[key][0]][FALLBACKS[key][1]]
         states[key] = Shown(STATE_UNKNOWN) if value is None else Shown(number=value * factor)
     for key, (section, member) in TEXT_SENSORS.items():
         states[key] = Shown(read[section][member])
@@ -116,6 +107,10 @@ def expected_states(read: dict[str, Any] | None) -> dict[str, Shown]:
     for key, name in CHECK_SENSORS.items():
         check = next((check for check in checks if check["name"] == name), None)
         states[key] = _on_off(None if check is None else not check["ok"])
+    for key, name in MODULE_SENSORS.items():
+        module = read["native_modules"].get(name)
+        failing = module and (not module["loaded"] or module["self_test_ok"] is False)
+        states[key] = _on_off(None if module is None else bool(failing))
     states["node_unsupported"] = _on_off(not read["node"]["supported"])
     return states
 

@@ -19,7 +19,7 @@ from typing import Any, Final
 
 from hypothesis import strategies as st
 
-from custom_components.hasync.api import SSEEvent
+from custom_components.hasync.client.sse import SSEEvent
 
 from .documents import SCALARS, documents, dumps, fixture
 

@@ -91,7 +91,7 @@ async def test_polled_answers(  # noqa: PLR0917 - fixtures and the drawn answer
 ) -> None:
     """Every answer ends as specified, and the next valid document recovers."""
     caplog.set_level(logging.INFO)
-    coordinator: HAsyncDataUpdateCoordinator = entry.runtime_data
+    coordinator: HAsyncDataUpdateCoordinator = entry.runtime_data.coordinator
     if not coordinator.last_update_success or coordinator.consecutive_failures:
         # A failed example (while Hypothesis replays it) must not leave its outage behind.
         raw_server.routes[STATUS_PATH] = json_reply(VALID)
@@ -148,7 +148,7 @@ async def test_sustained_bad_answers(
     """
     caplog.set_level(logging.INFO)
     log = FailureLog(caplog, TITLE)
-    coordinator: HAsyncDataUpdateCoordinator = entry.runtime_data
+    coordinator: HAsyncDataUpdateCoordinator = entry.runtime_data.coordinator
     failed = expected_states(None)
     for count, reply in enumerate(SUSTAINED, start=1):
         raw_server.routes[STATUS_PATH] = reply

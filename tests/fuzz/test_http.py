@@ -14,10 +14,10 @@ import aiohttp
 from hypothesis import event, example, given
 import pytest
 
-from custom_components.hasync.api import (
+from custom_components.hasync.client.client import HAsyncClient
+from custom_components.hasync.client.errors import (
     MAX_RETRY_AFTER,
     HAsyncAuthError,
-    HAsyncClient,
     HAsyncConnectionError,
     HAsyncError,
     HAsyncInvalidResponseError,

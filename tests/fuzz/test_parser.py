@@ -11,7 +11,8 @@ from typing import Any
 from hypothesis import event, example, given
 from jsonschema import Draft202012Validator
 
-from custom_components.hasync.api import HAsyncInvalidResponseError, parse_status
+from custom_components.hasync.client.errors import HAsyncInvalidResponseError
+from custom_components.hasync.client.models import parse_status
 
 from .conftest import Target, fuzz_settings, minimum
 from .documents import (

@@ -24,15 +24,12 @@ from hypothesis import event, example, given, strategies as st
 import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
-from custom_components.hasync.api import (
-    MAX_EVENT_BYTES,
-    HAsyncClient,
-    HAsyncEventListener,
-    HAsyncInvalidResponseError,
-    SSEDecoder,
-    StatusDocument,
-)
+from custom_components.hasync.client.client import HAsyncClient
+from custom_components.hasync.client.errors import HAsyncInvalidResponseError
+from custom_components.hasync.client.models import StatusDocument
+from custom_components.hasync.client.sse import MAX_EVENT_BYTES, SSEDecoder
 from custom_components.hasync.coordinator import HAsyncDataUpdateCoordinator
+from custom_components.hasync.push import HAsyncEventListener
 from tests.common import wait_until
 from tests.conftest import INSTANCE_ID, TOKEN
 
@@ -216,7 +213,7 @@ async def test_pushed_to_the_coordinator(  # noqa: PLR0917 - fixtures and drawn 
 ) -> None:
     """Pushed garbage is skipped: no failed update, no log line, the last valid document wins."""
     caplog.set_level(logging.INFO)
-    coordinator: HAsyncDataUpdateCoordinator = entry.runtime_data
+    coordinator: HAsyncDataUpdateCoordinator = entry.runtime_data.coordinator
     coordinator.listener._min_backoff = 0.005  # reconnect at once, as after a poll
     pieces = data.draw(cuts(stream))
     raw_server.routes[EVENTS_PATH] = stream_replies(pieces, close=close, delay=0)

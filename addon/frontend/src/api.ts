@@ -1,76 +1,15 @@
 // Typed access to the server's API (addon/server/API.md). Every URL is relative so the page works
 // under HA's ingress prefix; the token, when one is needed, travels only in the Authorization header.
+import type { components } from './openapi';
 
-export type Status = 'ok' | 'degraded' | 'error';
-
-export interface Check {
-  name: string;
-  ok: boolean;
-  critical: boolean;
-  message: string;
-}
-
-export interface NativeModule {
-  loaded: boolean;
-  version: string | null;
-  self_test_ok: boolean;
-  error: string | null;
-  checked_at: string | null;
-}
-
-export interface StatusDoc {
-  schema_version: number;
-  server: { version: string; instance_id: string; started_at: string; uptime_s: number };
-  status: Status;
-  checks: Check[];
-  node: { version: string; major: number; min_major: number; supported: boolean };
-  native_modules: Record<string, NativeModule>;
-  process: {
-    rss_bytes: number | null;
-    heap_used_bytes: number | null;
-    heap_total_bytes: number | null;
-    cpu_percent: number | null;
-    event_loop_delay_p99_ms: number | null;
-  };
-  container: {
-    cgroup: string | null;
-    memory_used_bytes: number | null;
-    memory_limit_bytes: number | null;
-    memory_percent: number | null;
-    cpu_percent: number | null;
-  };
-  database: {
-    ok: boolean;
-    path: string | null;
-    size_bytes: number | null;
-    journal_mode: string | null;
-    integrity: string | null;
-    integrity_checked_at: string | null;
-    error: string | null;
-  };
-  frontend: { present: boolean; build_id: string | null; built_at: string | null };
-  history: {
-    availability_24h_percent: number | null;
-    availability_7d_percent: number | null;
-    memory_growth_mib_per_hour: number | null;
-    growth_window_hours: number | null;
-    samples: number | null;
-  };
-}
-
-export interface HistoryPoint {
-  ts: string;
-  memory_bytes: number | null;
-  rss_bytes: number | null;
-  cpu_percent: number | null;
-  status: Status | null;
-}
-
-export interface HistoryDoc {
-  window: string;
-  step_s: number;
-  points: HistoryPoint[];
-}
+// The types come from the server's OpenAPI document (src/openapi.d.ts, written by `npm run types`).
+type Schemas = components['schemas'];
+export type StatusDoc = Schemas['StatusDocument'];
+export type Status = StatusDoc['status'];
+export type Check = Schemas['Check'];
+export type NativeModule = Schemas['NativeModule'];
+export type HistoryDoc = Schemas['History'];
+export type HistoryPoint = Schemas['HistoryPoint'];
 
 /** The server rejected our credentials (or wants some): the page must ask for a token. */
 export class AuthError extends Error {}

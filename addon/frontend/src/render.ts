@@ -17,8 +17,9 @@ function h(tag: string, attrs: Record<string, string> = {}, ...children: Child[]
 }
 
 const num = (v: number, digits = 1) => v.toLocaleString('en', { maximumFractionDigits: digits });
-const mib = (bytes: number | null) => (bytes === null ? null : `${num(bytes / MIB)} MiB`);
-const pct = (v: number | null, digits = 1) => (v === null ? null : `${num(v, digits)} %`);
+// The schema lets a nullable member be left out: `== null` takes both (not measured).
+const mib = (bytes?: number | null) => (bytes == null ? null : `${num(bytes / MIB)} MiB`);
+const pct = (v?: number | null, digits = 1) => (v == null ? null : `${num(v, digits)} %`);
 
 function duration(s: number): string {
   const d = Math.floor(s / 86400);
@@ -30,7 +31,7 @@ function duration(s: number): string {
   return `${Math.floor(s)} s`;
 }
 
-const when = (iso: string | null) => (iso ? new Date(iso).toLocaleString() : null);
+const when = (iso?: string | null) => (iso ? new Date(iso).toLocaleString() : null);
 
 // ---- banner and live indicator -------------------------------------------------------------
 
@@ -68,7 +69,7 @@ const CHECK_LABELS: Record<string, string> = {
   frontend: 'Frontend build',
 };
 
-function facts(doc: StatusDoc, name: string): [string, string | null][] {
+function facts(doc: StatusDoc, name: string): [string, string | null | undefined][] {
   switch (name) {
     case 'node':
       return [
@@ -82,7 +83,7 @@ function facts(doc: StatusDoc, name: string): [string, string | null][] {
       return [
         ['Version', m.version],
         ['Loaded', m.loaded ? 'yes' : 'no'],
-        ['Self-test', m.self_test_ok ? 'passed' : 'failed'],
+        ['Self-test', m.self_test_ok == null ? 'not run yet' : m.self_test_ok ? 'passed' : 'failed'],
         ['Checked', when(m.checked_at)],
       ];
     }
@@ -112,7 +113,7 @@ function errorText(doc: StatusDoc, check: Check): string | null {
 function checkCard(doc: StatusDoc, check: Check): HTMLElement {
   const titleId = `check-${check.name}`;
   const error = check.ok ? null : errorText(doc, check);
-  const rows = facts(doc, check.name).filter((r): r is [string, string] => r[1] !== null);
+  const rows = facts(doc, check.name).filter((r): r is [string, string] => r[1] != null);
   return h(
     'li',
     {
@@ -155,9 +156,9 @@ function tile(key: string, label: string, value: string | null, sub?: string | n
 }
 
 function tiles(doc: StatusDoc): HTMLElement[] {
-  const { container: c, process: p, history: hist } = doc;
+  const { container: c, process: p, effective: e, history: hist } = doc;
   const growth = hist.memory_growth_mib_per_hour;
-  const limit = c.memory_limit_bytes === null ? null : `of ${mib(c.memory_limit_bytes)} (${pct(c.memory_percent, 0) ?? '—'})`;
+  const limit = c.memory_limit_bytes == null ? null : `of ${mib(c.memory_limit_bytes)} (${pct(c.memory_percent, 0) ?? '—'})`;
   return [
     tile('uptime', 'Uptime', duration(doc.server.uptime_s), `since ${when(doc.server.started_at)}`),
     tile('version', 'Version', doc.server.version, `Node v${doc.node.version}`),
@@ -166,17 +167,18 @@ function tiles(doc: StatusDoc): HTMLElement[] {
     tile(
       'memory-growth',
       'Memory trend',
-      growth === null ? null : `${growth > 0 ? '+' : ''}${num(growth, 2)} MiB/h`,
-      hist.growth_window_hours === null ? null : `over the last ${num(hist.growth_window_hours)} h`,
+      growth == null ? null : `${growth > 0 ? '+' : ''}${num(growth, 2)} MiB/h`,
+      hist.growth_window_hours == null ? null : `over the last ${num(hist.growth_window_hours)} h`,
     ),
-    // Container figures when the cgroup gives them (as Supervisor shows), else the process's own.
-    c.memory_used_bytes === null
-      ? tile('memory', 'Memory', mib(p.rss_bytes), 'process RSS')
-      : tile('memory', 'Memory', mib(c.memory_used_bytes), limit ?? (p.rss_bytes === null ? null : `process RSS ${mib(p.rss_bytes)}`)),
-    c.cpu_percent === null
-      ? tile('cpu', 'CPU', pct(p.cpu_percent), 'process')
-      : tile('cpu', 'CPU', pct(c.cpu_percent), p.cpu_percent === null ? null : `process ${pct(p.cpu_percent)}`),
-    tile('event-loop', 'Event loop p99', p.event_loop_delay_p99_ms === null ? null : `${num(p.event_loop_delay_p99_ms)} ms`),
+    // The figures the integration judges: the server sends the container's where it measures them
+    // (as Supervisor shows them), else the process's, and says which.
+    e.memory_source === 'process'
+      ? tile('memory', 'Memory', mib(e.memory_bytes), 'process RSS')
+      : tile('memory', 'Memory', mib(e.memory_bytes), limit ?? (p.rss_bytes == null ? null : `process RSS ${mib(p.rss_bytes)}`)),
+    e.cpu_source === 'process'
+      ? tile('cpu', 'CPU', pct(e.cpu_percent), 'process')
+      : tile('cpu', 'CPU', pct(e.cpu_percent), p.cpu_percent == null ? null : `process ${pct(p.cpu_percent)}`),
+    tile('event-loop', 'Event loop p99', p.event_loop_delay_p99_ms == null ? null : `${num(p.event_loop_delay_p99_ms)} ms`),
   ];
 }
 
@@ -190,7 +192,9 @@ export function renderStatus(doc: StatusDoc) {
   $('checks').replaceChildren(...doc.checks.map((c) => checkCard(doc, c)));
   uptimeBase = { uptimeS: doc.server.uptime_s, at: Date.now() };
   $('metrics').replaceChildren(...tiles(doc));
-  setText($('footer-text'), `HAsync ${doc.server.version} · instance ${doc.server.instance_id.slice(0, 8)} · updated ${new Date().toLocaleTimeString()}`);
+  // The instance id is null while the server's database is unavailable.
+  const instance = doc.server.instance_id?.slice(0, 8) ?? 'unknown';
+  setText($('footer-text'), `HAsync ${doc.server.version} · instance ${instance} · updated ${new Date().toLocaleTimeString()}`);
 }
 
 // ---- history charts ------------------------------------------------------------------------

@@ -40,10 +40,28 @@ export function statusDocumentBuilder({ version, instanceId, startedAt, checks, 
       native_modules: checks.nativeModules(),
       process,
       container,
+      effective: effectiveFigures(process, container),
       database: checks.database(),
       frontend: checks.frontend(),
       history: history ? history.summary() : EMPTY_HISTORY,
     };
+  };
+}
+
+/**
+ * The figures a client judges memory and CPU by: the container's where they are measured, else the
+ * process's, with the source named (clients take them as they are instead of choosing again).
+ * @param {{rss_bytes: number|null, cpu_percent: number|null}} process
+ * @param {{memory_used_bytes: number|null, cpu_percent: number|null}} container
+ */
+export function effectiveFigures(process, container) {
+  const memory = container.memory_used_bytes !== null;
+  const cpu = container.cpu_percent !== null;
+  return {
+    memory_bytes: memory ? container.memory_used_bytes : process.rss_bytes,
+    memory_source: memory ? 'container' : 'process',
+    cpu_percent: cpu ? container.cpu_percent : process.cpu_percent,
+    cpu_source: cpu ? 'container' : 'process',
   };
 }
 

@@ -1,0 +1,100 @@
+"""The client of one HAsync server: its status document on request, or as a stream of events."""
+
+import asyncio
+import contextlib
+from typing import Final
+
+import aiohttp
+from yarl import URL
+
+from .errors import HAsyncInvalidResponseError, client_errors, raise_for_status, read_limited
+from .models import StatusDocument, parse_status
+from .sse import HAsyncEventStream
+
+STATUS_PATH: Final = "api/v1/status"
+EVENTS_PATH: Final = "api/v1/events"
+DEFAULT_TIMEOUT: Final = 10.0
+DEFAULT_IDLE_TIMEOUT: Final = 75.0  # the server sends at least every 30 s
+REDACTED: Final = "**REDACTED**"
+# Shorter tokens stay in texts: no secret worth garbling values for (a token "ok" would
+# rewrite every status).
+MIN_REDACTED_LENGTH: Final = 8
+
+
+def redact_token(text: str, token: str) -> str:
+    """Return ``text`` without ``token`` (unless the token is too short to be a secret)."""
+    return text if len(token) < MIN_REDACTED_LENGTH else text.replace(token, REDACTED)
+
+
+class HAsyncClient:
+    """Client for one HAsync server; it takes an aiohttp session (Home Assistant's shared one)."""
+
+    def __init__(
+        self,
+        url: str,
+        token: str,
+        session: aiohttp.ClientSession,
+        *,
+        request_timeout: float = DEFAULT_TIMEOUT,
+    ) -> None:
+        """Create a client for the server at ``url`` (http or https, any path prefix)."""
+        base = URL(url).with_query(None).with_fragment(None)
+        if base.scheme not in ("http", "https") or not base.host:
+            raise ValueError("the URL must be http:// or https:// with a host")
+        self._base = base.with_path(base.path.rstrip("/") + "/")
+        self._token = token
+        self._session = session
+        self.request_timeout = request_timeout
+
+    @property
+    def url(self) -> str:
+        """The base URL of the server, without a trailing slash."""
+        return str(self._base).rstrip("/")
+
+    def _url(self, path: str) -> URL:
+        return self._base.join(URL(path))
+
+    def _headers(self, accept: str) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self._token}", "Accept": accept}
+
+    def redact(self, text: str) -> str:
+        """Return ``text`` without the token (a server or a proxy may echo it back)."""
+        return redact_token(text, self._token)
+
+    async def status(self) -> StatusDocument:
+        """Fetch and validate the status document."""
+        with client_errors(f"no answer within {self.request_timeout:g} seconds", self.redact):
+            async with (
+                asyncio.timeout(self.request_timeout),
+                self._session.get(
+                    self._url(STATUS_PATH),
+                    headers=self._headers("application/json"),
+                    allow_redirects=False,
+                ) as response,
+            ):
+                body = await read_limited(response)
+            raise_for_status(response.status, response.headers, body)
+            return parse_status(body, self.redact)
+
+    def event_stream(self, *, idle_timeout: float = DEFAULT_IDLE_TIMEOUT) -> HAsyncEventStream:
+        """Return the push stream; use it as ``async with client.event_stream() as stream``."""
+        return HAsyncEventStream(self._open_events, idle_timeout=idle_timeout, redact=self.redact)
+
+    async def _open_events(self) -> aiohttp.ClientResponse:
+        timeout = self.request_timeout
+        opening = f"the event stream did not open within {timeout:g} seconds"
+        with client_errors(opening, self.redact):
+            async with asyncio.timeout(timeout):
+                response = await self._session.get(
+                    self._url(EVENTS_PATH),
+                    headers=self._headers("text/event-stream"),
+                    allow_redirects=False,
+                    # Endless: only connecting is bounded; the idle timeout bounds silence.
+                    timeout=aiohttp.ClientTimeout(total=None, sock_connect=timeout),
+                )
+                if (kind := response.content_type) != "text/event-stream" or response.status != 200:
+                    with contextlib.closing(response):
+                        body = await read_limited(response) if response.status != 200 else b""
+                    raise_for_status(response.status, response.headers, body)
+                    raise HAsyncInvalidResponseError(f"expected text/event-stream, got {kind}")
+        return response

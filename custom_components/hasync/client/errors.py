@@ -1,0 +1,127 @@
+"""The client's errors, all it raises: one printable line each, never holding the token."""
+
+from collections.abc import Callable, Iterator, Mapping
+import contextlib
+import json
+import math
+from typing import Any, Final
+
+import aiohttp
+from multidict import CIMultiDict, CIMultiDictProxy
+
+MAX_BODY_BYTES: Final = 1 << 20  # a status document is a few KiB
+MAX_RETRY_AFTER: Final = 300.0  # seconds a 429 may impose (the server blocks for 60 s)
+MAX_REASON_LENGTH: Final = 200  # of an error body quoted in a message
+
+
+class HAsyncError(Exception):
+    """Base class for every error of the HAsync client."""
+
+
+class HAsyncConnectionError(HAsyncError):
+    """The server could not be reached, or the connection broke."""
+
+
+class HAsyncTimeoutError(HAsyncConnectionError):
+    """The server did not answer in time."""
+
+
+class HAsyncAuthError(HAsyncError):
+    """The server rejected the token (HTTP 401/403)."""
+
+
+class HAsyncRateLimitedError(HAsyncError):
+    """The server is rate limiting this client (HTTP 429)."""
+
+    def __init__(self, message: str, retry_after: float | None = None) -> None:
+        """Store the delay the server asked for, in seconds, if it gave one."""
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class HAsyncServiceUnavailableError(HAsyncError):
+    """The server is up but cannot serve the request now (HTTP 503)."""
+
+
+class HAsyncInvalidResponseError(HAsyncError):
+    """The server answered with something that is not a valid v1 response."""
+
+
+def excerpt(value: Any, limit: int = 40) -> str:
+    """Quote a value the server sent, shortened: error messages stay one short line."""
+    text = repr(value)
+    return text if len(text) <= limit else f"{text[: limit - 1]}…"
+
+
+def one_line(text: str, limit: int = MAX_REASON_LENGTH) -> str:
+    """Return ``text`` as one line of printable characters, at most ``limit`` long."""
+    printable = "".join(char if char.isprintable() else " " for char in text[: limit * 4])
+    line = " ".join(printable.split())
+    return line if len(line) <= limit else f"{line[: limit - 1]}…"
+
+
+@contextlib.contextmanager
+def client_errors(timeout_message: str, redact: Callable[[str], str]) -> Iterator[None]:
+    """Turn what asyncio and aiohttp raise into the client's errors, and keep the token out."""
+    try:
+        yield
+    except TimeoutError as err:
+        raise HAsyncTimeoutError(timeout_message) from err
+    except aiohttp.ClientError as err:
+        if isinstance(err, aiohttp.ClientResponseError):  # its repr shows the request headers
+            err.request_info = err.request_info._replace(headers=CIMultiDictProxy(CIMultiDict()))
+            err.args = (err.request_info, *err.args[1:])
+        raise HAsyncConnectionError(redact(one_line(str(err))) or type(err).__name__) from err
+    except HAsyncError as err:
+        err.args = tuple(redact(arg) if isinstance(arg, str) else arg for arg in err.args)
+        raise
+
+
+async def read_limited(response: aiohttp.ClientResponse) -> bytes:
+    """Read a body, refusing one over MAX_BODY_BYTES."""
+    body = bytearray()
+    async for chunk in response.content.iter_chunked(1 << 16):
+        body += chunk
+        if len(body) > MAX_BODY_BYTES:
+            raise HAsyncInvalidResponseError(f"the response is larger than {MAX_BODY_BYTES} bytes")
+    return bytes(body)
+
+
+def _retry_after(headers: Mapping[str, str], data: Mapping[str, Any]) -> float | None:
+    header = headers.get("Retry-After", "").strip()
+    # Delta-seconds only: ASCII digits (str.isdigit also takes "²" and other scripts).
+    if header.isascii() and header.isdigit():
+        header_seconds: float | None = float(header) if len(header) < 10 else math.inf
+    else:
+        header_seconds = None
+    for value in (data.get("retry_after_s"), header_seconds):
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            continue
+        if not (isinstance(value, float) and math.isnan(value)):
+            return float(min(max(0, value), MAX_RETRY_AFTER))
+    return None
+
+
+def raise_for_status(status: int, headers: Mapping[str, str], body: bytes) -> None:
+    """Map a non-200 answer of the server to the client's errors, quoting its reason."""
+    if status == 200:
+        return
+    try:
+        data = json.loads(body)
+    except ValueError, RecursionError:
+        data = None
+    if isinstance(data, dict):
+        reason = data.get("reason") or data.get("error")
+        reason = (isinstance(reason, str) and one_line(reason)) or "no reason given"
+    else:
+        data, text = {}, body[: MAX_REASON_LENGTH * 4].decode("utf-8", "replace")
+        reason = one_line(text) or "empty body"
+    if status in (401, 403):
+        raise HAsyncAuthError(f"the server rejected the token: {reason}")
+    if status == 429:
+        raise HAsyncRateLimitedError(f"rate limited: {reason}", _retry_after(headers, data))
+    if status == 503:
+        raise HAsyncServiceUnavailableError(reason)
+    if status in (502, 504):
+        raise HAsyncConnectionError(f"HTTP {status} from a proxy in front of the server")
+    raise HAsyncInvalidResponseError(f"unexpected HTTP status {status}: {reason}")

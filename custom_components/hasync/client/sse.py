@@ -1,0 +1,160 @@
+"""Server-Sent Events: an incremental decoder, and one open ``/api/v1/events`` stream."""
+
+import asyncio
+import codecs
+from collections import deque
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+import re
+from typing import Final, Self
+
+import aiohttp
+
+from .errors import HAsyncInvalidResponseError, client_errors
+
+MAX_EVENT_BYTES: Final = 1 << 20  # the longest line or event data the decoder buffers
+_LINE_END: Final = re.compile(r"\r\n|\r|\n")
+
+
+@dataclass(frozen=True, slots=True)
+class SSEEvent:
+    """One dispatched Server-Sent Event."""
+
+    event: str
+    data: str
+    id: str | None
+
+
+class SSEDecoder:
+    """Incremental Server-Sent Events parser, following the WHATWG rules.
+
+    Lines end in CRLF, LF or CR (a CRLF pair may be split across chunks); ``data`` lines join with
+    newlines; an event is dispatched at a blank line, and only if it has data.
+    """
+
+    def __init__(self, max_size: int = MAX_EVENT_BYTES) -> None:
+        """Start with empty buffers."""
+        self._decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+        self._max_size = max_size
+        self._pending: list[str] = []  # an unfinished line, in the pieces it arrived in
+        self._pending_size = 0
+        self._skip_lf = False
+        self._started = False
+        self._event = ""
+        self._data: list[str] = []
+        self._data_size = 0
+        self.last_event_id: str | None = None
+        self.retry_ms: int | None = None
+        self._error: HAsyncInvalidResponseError | None = None
+
+    def raise_for_error(self) -> None:
+        """Raise the error that ended the stream, if one did."""
+        if self._error is not None:
+            raise self._error
+
+    def feed(self, chunk: bytes) -> list[SSEEvent]:
+        """Decode a chunk; return the events it completed. A trickling line costs linear time.
+
+        A line or an event's data over the size limit ends the stream: the events before it are
+        returned, and this call (if none) or the next raises, however the bytes are split.
+        """
+        self.raise_for_error()
+        events: list[SSEEvent] = []
+        try:
+            self._feed(self._decoder.decode(chunk), events)
+        except HAsyncInvalidResponseError as err:
+            self._error = err
+            if not events:
+                raise
+        return events
+
+    def _feed(self, text: str, events: list[SSEEvent]) -> None:
+        if not self._started and text:
+            self._started = True
+            text = text.removeprefix("\ufeff")
+        if self._skip_lf and text:
+            self._skip_lf = False
+            text = text.removeprefix("\n")
+        position = 0
+        for match in _LINE_END.finditer(text):
+            line = text[position : match.start()]
+            if self._pending:
+                line = "".join((*self._pending, line))
+                self._pending, self._pending_size = [], 0
+            if len(line) > self._max_size:
+                raise HAsyncInvalidResponseError("an event stream line exceeds the size limit")
+            if (event := self._line(line)) is not None:
+                events.append(event)
+            position = match.end()
+            if match.group() == "\r" and position == len(text):
+                self._skip_lf = True  # the LF of a CRLF may open the next chunk
+        if position < len(text):
+            self._pending.append(text[position:])
+            self._pending_size += len(text) - position
+            if self._pending_size > self._max_size:
+                raise HAsyncInvalidResponseError("an event stream line exceeds the size limit")
+
+    def _line(self, line: str) -> SSEEvent | None:
+        if not line:  # dispatch
+            event_type, data = self._event or "message", self._data
+            self._event, self._data, self._data_size = "", [], 0
+            return SSEEvent(event_type, "\n".join(data), self.last_event_id) if data else None
+        name, _, value = line.partition(":")
+        value = value.removeprefix(" ")  # empty without a colon
+        if name == "data":
+            self._data.append(value)
+            self._data_size += len(value) + 1
+            if self._data_size > self._max_size:
+                raise HAsyncInvalidResponseError("an event's data exceeds the size limit")
+        elif name == "event":
+            self._event = value
+        elif name == "id" and "\0" not in value:
+            self.last_event_id = value
+        elif name == "retry" and value.isascii() and value.isdigit() and len(value) <= 10:
+            self.retry_ms = int(value)
+        return None  # a comment (empty name), or a field without an event yet
+
+
+class HAsyncEventStream:
+    """An ``/api/v1/events`` response, read event by event; ``async with`` opens and closes it."""
+
+    def __init__(
+        self,
+        connect: Callable[[], Awaitable[aiohttp.ClientResponse]],
+        *,
+        idle_timeout: float,
+        redact: Callable[[str], str] = str,
+    ) -> None:
+        """Take how to connect, how long silence may last, and how to clean error messages."""
+        self._connect = connect
+        self._idle_timeout = idle_timeout
+        self._redact = redact
+        self._response: aiohttp.ClientResponse | None = None
+        self.decoder = SSEDecoder()
+        self._pending: deque[SSEEvent] = deque()
+
+    async def __aenter__(self) -> Self:
+        """Connect; raise the client's errors if the server does not open a stream."""
+        self._response = await self._connect()
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        """Close the connection (an endless response never goes back to the pool)."""
+        if self._response is not None:
+            self._response.close()
+            self._response = None
+
+    async def next_event(self) -> SSEEvent | None:
+        """Return the next event, or None when the server closed the stream."""
+        if self._response is None:
+            raise RuntimeError("the event stream is not open")
+        while not self._pending:
+            self.decoder.raise_for_error()
+            silence = f"no data on the event stream for {self._idle_timeout:g} seconds"
+            with client_errors(silence, self._redact):
+                async with asyncio.timeout(self._idle_timeout):
+                    chunk = await self._response.content.readany()
+            if not chunk:
+                return None
+            self._pending.extend(self.decoder.feed(chunk))
+        return self._pending.popleft()
