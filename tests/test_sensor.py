@@ -9,9 +9,10 @@ import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry, snapshot_platform
 from syrupy.assertion import SnapshotAssertion
 
+from custom_components.hasync.client.models import StatusDocument
 from custom_components.hasync.const import DOMAIN
 
-from .conftest import INSTANCE_ID, load_json, load_status
+from .conftest import INSTANCE_ID, load_json, load_status, status_json
 
 MIB = 1 << 20
 
@@ -91,6 +92,24 @@ async def test_unmeasured_values_are_unknown(
     cpu = hass.states.get("sensor.hasync_cpu_usage")
     assert cpu is not None
     assert float(cpu.state) == raw.process.cpu_percent
+
+
+@pytest.mark.usefixtures("entity_registry_enabled_by_default")
+async def test_server_from_before_effective_figures(
+    hass: HomeAssistant, mock_config_entry: MockConfigEntry, mock_hasync_client: MagicMock
+) -> None:
+    """A 0.1.0 server sends no ``effective`` block: the figures it decides are unknown, the rest work."""
+    raw = status_json()
+    del raw["effective"]
+    mock_hasync_client.status.return_value = StatusDocument.from_dict(raw)
+    await _setup(hass, mock_config_entry)
+    for key in ("memory_used", "cpu_usage"):
+        entity = hass.states.get(f"sensor.hasync_{key}")
+        assert entity is not None
+        assert entity.state == STATE_UNKNOWN, key
+    rss = hass.states.get("sensor.hasync_process_memory_rss")
+    assert rss is not None
+    assert float(rss.state) == pytest.approx(raw["process"]["rss_bytes"] / MIB)
 
 
 @pytest.mark.usefixtures("mock_hasync_client")

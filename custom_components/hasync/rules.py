@@ -104,7 +104,7 @@ def sustained_above(
 
 def memory_mib(document: StatusDocument) -> float | None:
     """Return the memory the server says to judge (the container's, else the process's) in MiB."""
-    used = document.effective.memory_bytes
+    used = document.effective.memory_bytes if document.effective else None
     return None if used is None else used / MIB
 
 
@@ -192,7 +192,7 @@ def high_cpu(
         now,
         window=options.cpu_window,
         threshold=options.cpu_threshold_percent,
-        value_fn=lambda document: document.effective.cpu_percent,
+        value_fn=lambda document: document.effective.cpu_percent if document.effective else None,
     )
 
 

@@ -59,7 +59,7 @@ def _memory(
 SENSORS: tuple[HAsyncSensorEntityDescription, ...] = (
     # Memory used and CPU usage are the figures the repair rules judge: the server sends them
     # (the container's where it measures them, else the process's).
-    _memory("memory_used", lambda c: c.data.effective.memory_bytes),
+    _memory("memory_used", lambda c: c.data.effective.memory_bytes if c.data.effective else None),
     HAsyncSensorEntityDescription(
         key="memory_percent",
         translation_key="memory_percent",
@@ -74,7 +74,7 @@ SENSORS: tuple[HAsyncSensorEntityDescription, ...] = (
         state_class=SensorStateClass.MEASUREMENT,
         native_unit_of_measurement=PERCENTAGE,
         suggested_display_precision=1,
-        value_fn=lambda c: c.data.effective.cpu_percent,
+        value_fn=lambda c: c.data.effective.cpu_percent if c.data.effective else None,
     ),
     _memory("process_rss", lambda c: c.data.process.rss_bytes, diagnostic=True),
     _memory("heap_used", lambda c: c.data.process.heap_used_bytes, diagnostic=True),

@@ -92,7 +92,11 @@ def test_identity_copies_agree_with_repository_yaml() -> None:
             'source="https://github.com/other/hasync"',
         ),
         ("addon/DOCS.md", "https://github.com/hasync/hasync", "https://github.com/hasynk/hasync"),
-        ("README.md", "githubusercontent.com/hasync/hasync/", "githubusercontent.com/other/hasync/"),
+        (
+            "README.md",
+            "githubusercontent.com/hasync/hasync/",
+            "githubusercontent.com/other/hasync/",
+        ),
         (
             "custom_components/hasync/const.py",
             "github.com/hasync/hasync/",

@@ -109,6 +109,8 @@ SECTIONS: Final = tuple(
     name for name, node in STATUS_SCHEMA["properties"].items() if "properties" in _resolve(node)
 )
 """The object-valued members of the document (server, node, ...)."""
+ADDED_SECTIONS: Final = frozenset(SECTIONS) - set(STATUS_SCHEMA["required"])
+"""Sections added within schema_version 1: older servers leave them out, clients read None."""
 
 _MODULES: Final = STATUS_SCHEMA["properties"]["native_modules"]
 KNOWN_MODULES: Final = tuple(_MODULES["properties"])
@@ -213,6 +215,9 @@ def read_document(value: Any) -> dict[str, Any]:
     for section in SECTIONS:
         if section == "native_modules":
             continue
+        if section in ADDED_SECTIONS and section not in value:
+            top[section] = None
+            continue
         top[section] = _object(value.get(section), (section,))
     checks = value.get("checks")
     if not isinstance(checks, list):
@@ -277,11 +282,15 @@ def model_view(document: Any) -> dict[str, Any]:
     for section in SECTIONS:
         if section not in ("native_modules",):
             model = getattr(document, section)
-            view[section] = {
-                path[1]: getattr(model, path[1])
-                for path in CONTRACT
-                if len(path) == 2 and path[0] == section
-            }
+            view[section] = (
+                None
+                if model is None
+                else {
+                    path[1]: getattr(model, path[1])
+                    for path in CONTRACT
+                    if len(path) == 2 and path[0] == section
+                }
+            )
     return view
 
 

@@ -165,7 +165,7 @@ export interface components {
         cpu_percent?: number | null;
       };
       /** @description The memory and CPU figures clients judge (and show), with the source each was taken from: the container's where measured, else the process's. */
-      effective: {
+      effective?: {
         /** @description container.memory_used_bytes where measured, else process.rss_bytes. */
         memory_bytes?: number | null;
         /** @enum {string} */

@@ -155,8 +155,12 @@ function tile(key: string, label: string, value: string | null, sub?: string | n
   );
 }
 
+/** What a server from before `effective` (0.1.0) leaves unknown. */
+const UNKNOWN_EFFECTIVE = { memory_bytes: null, memory_source: 'container', cpu_percent: null, cpu_source: 'container' } as const;
+
 function tiles(doc: StatusDoc): HTMLElement[] {
-  const { container: c, process: p, effective: e, history: hist } = doc;
+  const { container: c, process: p, history: hist } = doc;
+  const e = doc.effective ?? UNKNOWN_EFFECTIVE;
   const growth = hist.memory_growth_mib_per_hour;
   const limit = c.memory_limit_bytes == null ? null : `of ${mib(c.memory_limit_bytes)} (${pct(c.memory_percent, 0) ?? '—'})`;
   return [

@@ -136,9 +136,14 @@ class Spec:
         return parsed
 
 
-def member(kind: str, *, null: bool = False, **spec: Any) -> Any:
-    """Declare a field with its spec; ``null``: it may be null or missing (None)."""
-    return field(metadata={"spec": Spec(kind=kind, required=not null, nullable=null, **spec)})
+def member(kind: str, *, null: bool = False, added: bool = False, **spec: Any) -> Any:
+    """Declare a field with its spec.
+
+    ``null``: it may be null or missing (None). ``added``: a member added to ``schema_version`` 1
+    later, which servers from before it leave out (None then), but never send as null.
+    """
+    spec_ = Spec(kind=kind, required=not (null or added), nullable=null, **spec)
+    return field(metadata={"spec": spec_})
 
 
 class OverallStatus(StrEnum):
@@ -274,7 +279,7 @@ class StatusDocument:
     )
     process: ProcessStats = member("object", model=ProcessStats)
     container: ContainerStats = member("object", model=ContainerStats)
-    effective: EffectiveFigures = member("object", model=EffectiveFigures)
+    effective: EffectiveFigures | None = member("object", added=True, model=EffectiveFigures)
     database: DatabaseInfo = member("object", model=DatabaseInfo)
     frontend: FrontendInfo = member("object", model=FrontendInfo)
     history: HistoryStats = member("object", model=HistoryStats)
