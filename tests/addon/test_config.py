@@ -42,7 +42,7 @@ def test_config_has_the_agreed_keys(config: dict[str, Any]) -> None:
 
 
 def home_assistant_minimum() -> str:
-    """The Home Assistant version the integration needs: hacs.json, the one source."""
+    """Return the Home Assistant version the integration needs: hacs.json, the one source."""
     minimum: str = json.loads((ROOT / "hacs.json").read_text())["homeassistant"]
     return minimum
 
