@@ -157,7 +157,7 @@ function checkCard(doc: StatusDoc, check: Check): HTMLElement {
 
 // ---- overview tiles ------------------------------------------------------------------------
 
-function tile(key: string, label: string, value: string | null, sub?: string | null): HTMLElement {
+function tile(key: string, label: string, value: string | null, sub?: Child): HTMLElement {
   return h(
     'div',
     { class: 'card tile', 'data-metric': key },
@@ -172,7 +172,7 @@ function tiles(doc: StatusDoc): HTMLElement[] {
   const { container: c, process: p, history: hist } = doc;
   const limit = c.memory_limit_bytes === null ? null : `of ${size(c.memory_limit_bytes)} (${pct(c.memory_percent) ?? '—'})`;
   return [
-    tile('uptime', 'Uptime', duration(doc.server.uptime_s), `since ${when(doc.server.started_at)}`),
+    tile('uptime', 'Uptime', duration(doc.server.uptime_s), h('span', {}, 'since ', h('time', { datetime: doc.server.started_at }, when(doc.server.started_at)))),
     tile('version', 'Version', doc.server.version, `Node v${doc.node.version}`),
     tile('availability-24h', 'Availability 24 h', pct(hist.availability_24h_percent)),
     tile('availability-7d', 'Availability 7 d', pct(hist.availability_7d_percent)),
