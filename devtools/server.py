@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
+from datetime import datetime
 import json
 import os
 from pathlib import Path
@@ -14,7 +16,7 @@ import subprocess
 import tempfile
 import threading
 import time
-from typing import Any
+from typing import IO, Any
 import urllib.error
 import urllib.request
 
@@ -36,6 +38,26 @@ def node_binary(major: int = 24) -> Path:
     return NODE_BIN / f"node{major}"
 
 
+def describe_exit(returncode: int) -> str:
+    """Say how a process ended, from its subprocess return code: by a signal's name, not its number."""
+    if returncode >= 0:
+        return f"exited with code {returncode}"
+    try:
+        name = signal.Signals(-returncode).name
+    except ValueError:
+        name = f"signal {-returncode}"
+    return f"was killed by {name}"
+
+
+def log_tail(path: Path, lines: int = 20) -> list[str]:
+    """Return the last lines of a log file (none if it does not exist)."""
+    try:
+        with path.open(encoding="utf-8", errors="replace") as file:
+            return [line.rstrip("\n") for line in deque(file, maxlen=lines)]
+    except FileNotFoundError:
+        return []
+
+
 class ServerProcess:
     """One server process; collects its output and the token it prints on first start."""
 
@@ -47,9 +69,15 @@ class ServerProcess:
         node: Path | None = None,
         server_dir: Path = SERVER_DIR,
         env: Mapping[str, str] | None = None,
+        log_path: Path | None = None,
     ) -> None:
-        """Describe the process; nothing starts until start()."""
+        """Describe the process; nothing starts until start().
+
+        With ``log_path`` the output is also appended to that file (readable by the owner only:
+        a first start prints the token), each start under a line that names its time and pid.
+        """
         self.data_dir = data_dir
+        self.log_path = log_path
         self.port = port or free_port()
         self.node = node or node_binary()
         self.server_dir = server_dir
@@ -113,16 +141,28 @@ class ServerProcess:
             # server in its own order (scripts/develop stops Home Assistant first).
             start_new_session=True,
         )
-        self._reader = threading.Thread(target=self._read, args=(self._proc,), daemon=True)
+        log = None
+        if self.log_path is not None:
+            self.log_path.touch(mode=0o600)
+            log = self.log_path.open("a", encoding="utf-8", buffering=1)
+            stamp = datetime.now().astimezone().isoformat(timespec="seconds")
+            log.write(f"----- {stamp} started the HAsync server (pid {self._proc.pid}) -----\n")
+        self._reader = threading.Thread(target=self._read, args=(self._proc, log), daemon=True)
         self._reader.start()
 
-    def _read(self, proc: subprocess.Popen[str]) -> None:
-        for raw in proc.stdout or ():
-            line = raw.rstrip("\n")
-            self.lines.append(line)
-            if match := TOKEN_LINE.match(line.strip()):
-                self.token = match["token"]
-                self._token_seen.set()
+    def _read(self, proc: subprocess.Popen[str], log: IO[str] | None) -> None:
+        try:
+            for raw in proc.stdout or ():
+                line = raw.rstrip("\n")
+                self.lines.append(line)
+                if log is not None:
+                    log.write(f"{line}\n")
+                if match := TOKEN_LINE.match(line.strip()):
+                    self.token = match["token"]
+                    self._token_seen.set()
+        finally:
+            if log is not None:
+                log.close()
 
     def wait_healthy(self, timeout: float = 15.0, *, need_token: bool = True) -> None:
         """Block until /health answers (any status) and, if asked, the token is known."""

@@ -37,9 +37,29 @@ def test_config_has_the_agreed_keys(config: dict[str, Any]) -> None:
     assert config["discovery"] == ["hasync"]
     assert config["ports"] == {"8099/tcp": None}
     assert "8099/tcp" in config["ports_description"]
-    assert config["homeassistant"] == "2026.10.0"
+    assert config["homeassistant"] == home_assistant_minimum()
     # Supervisor pulls the published per-arch image instead of building on the device.
     assert config["image"].endswith("/{arch}-hasync")
+
+
+def home_assistant_minimum() -> str:
+    """Return the Home Assistant version the integration needs: hacs.json, the one source."""
+    minimum: str = json.loads((ROOT / "hacs.json").read_text())["homeassistant"]
+    return minimum
+
+
+def test_one_home_assistant_minimum(config: dict[str, Any]) -> None:
+    """The app needs what the integration needs; each document states it once, as hacs.json does."""
+    minimum = home_assistant_minimum()
+    assert re.fullmatch(r"\d{4}\.\d{1,2}\.\d+", minimum)
+    assert config["homeassistant"] == minimum
+    for doc in (ADDON / "DOCS.md", ROOT / "docs" / "integration.md"):
+        stated = re.findall(r"Home Assistant\s+(\d{4}\.\d{1,2}\.\d+)\s+or newer", doc.read_text())
+        assert stated == [minimum], f"{doc.relative_to(ROOT)} states {stated}"
+    # Nothing else names another minimum.
+    for doc in (ROOT / "README.md", ROOT / "CONTRIBUTING.md", ADDON / "README.md"):
+        stated = re.findall(r"Home Assistant\s+(\d{4}\.\d{1,2}\.\d+)\s+or newer", doc.read_text())
+        assert set(stated) <= {minimum}, f"{doc.relative_to(ROOT)} states {stated}"
 
 
 def test_every_option_has_schema_and_translation(

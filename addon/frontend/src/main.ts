@@ -2,7 +2,7 @@
 // stream and refresh the 24 h history every minute.
 
 import { AuthError, RateLimitError, fetchHistory, fetchStatus, token, type StatusDoc } from './api';
-import { renderBanner, renderHistory, renderLink, renderStatus, showDashboard, showLogin, tickUptime } from './render';
+import { renderBanner, renderHistory, renderLink, renderStatus, showDashboard, showLogin, tick } from './render';
 import { openEventStream } from './sse';
 
 const HISTORY_EVERY_MS = 60_000;
@@ -51,19 +51,28 @@ async function start(): Promise<void> {
       token.clear();
       return showLogin(`Too many failed attempts. Wait ${err.retryAfterS} s, then enter the token again.`);
     }
-    renderBanner('error', 'Cannot reach the HAsync server. Retrying…');
+    renderBanner('unreachable', 'Cannot reach the HAsync server. Retrying…');
     renderLink('offline');
     retry = setTimeout(() => void start(), 5000);
     return;
   }
   showDashboard();
   renderStatus(doc);
+  let lost = false;
   stopStream = openEventStream({
     url: './api/v1/events',
     onMessage: (msg) => {
       if (msg.event === 'status') renderStatus(JSON.parse(msg.data) as StatusDoc);
     },
-    onState: renderLink,
+    onState: (state) => {
+      renderLink(state);
+      if (state === 'reconnecting') lost = true;
+      else if (state === 'live' && lost) {
+        // Back after an outage: the charts need not wait for their next refresh.
+        lost = false;
+        void loadHistory(abort.signal);
+      }
+    },
     onAuthError: authFailed,
   });
   void loadHistory(abort.signal);
@@ -81,6 +90,6 @@ document.getElementById('login-form')!.addEventListener('submit', (ev) => {
   void start();
 });
 
-setInterval(tickUptime, 1000);
+setInterval(tick, 1000);
 new ResizeObserver(() => renderHistory()).observe(document.getElementById('charts')!);
 void start();

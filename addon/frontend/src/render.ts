@@ -2,6 +2,7 @@
 
 import type { Check, HistoryDoc, StatusDoc } from './api';
 import { lineChart, type ChartSpec } from './charts';
+import { duration, mibPerHour, ms, num, pct, size, when } from './format';
 import type { LinkState } from './sse';
 
 const MIB = 1024 * 1024;
@@ -16,24 +17,14 @@ function h(tag: string, attrs: Record<string, string> = {}, ...children: Child[]
   return node;
 }
 
-const num = (v: number, digits = 1) => v.toLocaleString('en', { maximumFractionDigits: digits });
-// The schema lets a nullable member be left out: `== null` takes both (not measured).
-const mib = (bytes?: number | null) => (bytes == null ? null : `${num(bytes / MIB)} MiB`);
-const pct = (v?: number | null, digits = 1) => (v == null ? null : `${num(v, digits)} %`);
+// ---- banner, live indicator and the last known state ---------------------------------------
 
-function duration(s: number): string {
-  const d = Math.floor(s / 86400);
-  const hrs = Math.floor((s % 86400) / 3600);
-  const min = Math.floor((s % 3600) / 60);
-  if (d) return `${d} d ${hrs} h`;
-  if (hrs) return `${hrs} h ${min} min`;
-  if (min) return `${min} min ${Math.floor(s % 60)} s`;
-  return `${Math.floor(s)} s`;
-}
-
-const when = (iso?: string | null) => (iso ? new Date(iso).toLocaleString() : null);
-
-// ---- banner and live indicator -------------------------------------------------------------
+/** When the figures on show were received; while the stream is down they are the last known ones. */
+const received = { status: 0, history: 0 };
+/** Since when the stream has been down (null: live, or nothing shown yet). */
+let lostAt: number | null = null;
+/** The uptime the server last reported, and when: the tile counts on from it. */
+let uptimeBase: { uptimeS: number; at: number } | null = null;
 
 /** Sets text only when it changes, so aria-live announces real changes, not heartbeats. */
 function setText(node: HTMLElement, text: string) {
@@ -46,17 +37,44 @@ export function renderBanner(status: string, text: string) {
   setText(banner, text);
 }
 
-const LINK_TEXT: Record<LinkState | 'offline', string> = {
+/** The stream's states, plus the page's own: no server answer at all, and waiting for a token. */
+export type PageState = LinkState | 'offline' | 'signin';
+
+const LINK_TEXT: Record<PageState, string> = {
   connecting: 'Connecting…',
   live: 'Live',
   reconnecting: 'Reconnecting…',
   offline: 'Offline',
+  signin: 'Sign in',
 };
 
-export function renderLink(state: LinkState | 'offline') {
+export function renderLink(state: PageState) {
   const live = $('live');
   live.dataset.state = state;
   setText(live.querySelector('.live-text') as HTMLElement, LINK_TEXT[state]);
+  if (state === 'reconnecting') showLastKnown();
+}
+
+/** The stream is down: every figure on show becomes the last known one, with its age. */
+function showLastKnown() {
+  if (lostAt !== null || !received.status) return;
+  lostAt = Date.now();
+  $('dashboard').dataset.stale = 'true';
+  const at = new Date(received.status).toLocaleTimeString();
+  renderBanner('unreachable', `Cannot reach the HAsync server. The figures below are the last known, from ${at}. Retrying…`);
+  tick();
+}
+
+/** Once a second: the uptime while live, and the age of every last known figure while not. */
+export function tick() {
+  const now = lostAt ?? Date.now();
+  const node = document.querySelector<HTMLElement>('[data-metric="uptime"] .value');
+  if (node && uptimeBase) node.textContent = duration(uptimeBase.uptimeS + (now - uptimeBase.at) / 1000);
+  if (lostAt === null) return;
+  for (const age of document.querySelectorAll<HTMLElement>('#dashboard .age')) {
+    const since = received[age.dataset.of === 'history' ? 'history' : 'status'];
+    setText(age, since ? `Last known · ${duration((Date.now() - since) / 1000)} ago` : '');
+  }
 }
 
 // ---- checks --------------------------------------------------------------------------------
@@ -89,7 +107,7 @@ function facts(doc: StatusDoc, name: string): [string, string | null | undefined
     }
     case 'database':
       return [
-        ['Size', mib(doc.database.size_bytes)],
+        ['Size', size(doc.database.size_bytes)],
         ['Journal', doc.database.journal_mode],
         ['Integrity', doc.database.integrity],
         ['Path', doc.database.path],
@@ -133,25 +151,20 @@ function checkCard(doc: StatusDoc, check: Check): HTMLElement {
     error && h('pre', { class: 'error-text' }, error),
     rows.length > 0 && h('dl', { class: 'facts' }, ...rows.flatMap(([k, v]) => [h('dt', {}, k), h('dd', {}, v)])),
     !check.critical && h('p', { class: 'note' }, 'Non-critical'),
+    h('p', { class: 'age', 'data-of': 'status' }),
   );
 }
 
 // ---- overview tiles ------------------------------------------------------------------------
 
-let uptimeBase: { uptimeS: number; at: number } | null = null;
-
-export function tickUptime() {
-  const node = document.querySelector<HTMLElement>('[data-metric="uptime"] .value');
-  if (node && uptimeBase) node.textContent = duration(uptimeBase.uptimeS + (Date.now() - uptimeBase.at) / 1000);
-}
-
-function tile(key: string, label: string, value: string | null, sub?: string | null): HTMLElement {
+function tile(key: string, label: string, value: string | null, sub?: Child): HTMLElement {
   return h(
     'div',
     { class: 'card tile', 'data-metric': key },
     h('dt', {}, label),
     h('dd', { class: 'value', title: value === null ? 'not measured yet' : '' }, value ?? '—'),
     sub ? h('dd', { class: 'sub' }, sub) : null,
+    h('dd', { class: 'age', 'data-of': 'status' }),
   );
 }
 
@@ -161,28 +174,27 @@ const UNKNOWN_EFFECTIVE = { memory_bytes: null, memory_source: 'container', cpu_
 function tiles(doc: StatusDoc): HTMLElement[] {
   const { container: c, process: p, history: hist } = doc;
   const e = doc.effective ?? UNKNOWN_EFFECTIVE;
-  const growth = hist.memory_growth_mib_per_hour;
-  const limit = c.memory_limit_bytes == null ? null : `of ${mib(c.memory_limit_bytes)} (${pct(c.memory_percent, 0) ?? '—'})`;
+  const limit = c.memory_limit_bytes == null ? null : `of ${size(c.memory_limit_bytes)} (${pct(c.memory_percent) ?? '—'})`;
   return [
-    tile('uptime', 'Uptime', duration(doc.server.uptime_s), `since ${when(doc.server.started_at)}`),
+    tile('uptime', 'Uptime', duration(doc.server.uptime_s), h('span', {}, 'since ', h('time', { datetime: doc.server.started_at }, when(doc.server.started_at)))),
     tile('version', 'Version', doc.server.version, `Node v${doc.node.version}`),
-    tile('availability-24h', 'Availability 24 h', pct(hist.availability_24h_percent, 2)),
-    tile('availability-7d', 'Availability 7 d', pct(hist.availability_7d_percent, 2)),
+    tile('availability-24h', 'Availability 24 h', pct(hist.availability_24h_percent)),
+    tile('availability-7d', 'Availability 7 d', pct(hist.availability_7d_percent)),
     tile(
       'memory-growth',
       'Memory trend',
-      growth == null ? null : `${growth > 0 ? '+' : ''}${num(growth, 2)} MiB/h`,
+      mibPerHour(hist.memory_growth_mib_per_hour),
       hist.growth_window_hours == null ? null : `over the last ${num(hist.growth_window_hours)} h`,
     ),
     // The figures the integration judges: the server sends the container's where it measures them
     // (as Supervisor shows them), else the process's, and says which.
     e.memory_source === 'process'
-      ? tile('memory', 'Memory', mib(e.memory_bytes), 'process RSS')
-      : tile('memory', 'Memory', mib(e.memory_bytes), limit ?? (p.rss_bytes == null ? null : `process RSS ${mib(p.rss_bytes)}`)),
+      ? tile('memory', 'Memory', size(e.memory_bytes), 'process RSS')
+      : tile('memory', 'Memory', size(e.memory_bytes), limit ?? (p.rss_bytes == null ? null : `process RSS ${size(p.rss_bytes)}`)),
     e.cpu_source === 'process'
       ? tile('cpu', 'CPU', pct(e.cpu_percent), 'process')
       : tile('cpu', 'CPU', pct(e.cpu_percent), p.cpu_percent == null ? null : `process ${pct(p.cpu_percent)}`),
-    tile('event-loop', 'Event loop p99', p.event_loop_delay_p99_ms == null ? null : `${num(p.event_loop_delay_p99_ms)} ms`),
+    tile('event-loop', 'Event loop p99', ms(p.event_loop_delay_p99_ms)),
   ];
 }
 
@@ -191,6 +203,9 @@ function tiles(doc: StatusDoc): HTMLElement[] {
 const BANNER_TEXT = { ok: 'All checks pass', degraded: 'Degraded', error: 'Error' };
 
 export function renderStatus(doc: StatusDoc) {
+  received.status = Date.now();
+  lostAt = null;
+  delete $('dashboard').dataset.stale;
   const failing = doc.checks.filter((c) => !c.ok).map((c) => CHECK_LABELS[c.name] ?? c.name);
   renderBanner(doc.status, failing.length ? `${BANNER_TEXT[doc.status]}: ${failing.join(', ')} failing` : BANNER_TEXT[doc.status]);
   $('checks').replaceChildren(...doc.checks.map((c) => checkCard(doc, c)));
@@ -207,6 +222,7 @@ let lastHistory: HistoryDoc | null = null;
 
 export function renderHistory(hist: HistoryDoc | null = lastHistory) {
   if (!hist) return;
+  if (hist !== lastHistory) received.history = Date.now();
   lastHistory = hist;
   const times = hist.points.map((p) => Date.parse(p.ts));
   const to = Math.max(Date.now(), times.at(-1) ?? 0);
@@ -228,7 +244,7 @@ export function renderHistory(hist: HistoryDoc | null = lastHistory) {
     label: 'CPU over the last 24 hours',
     series: [{ label: 'CPU', cls: 's-primary', values: hist.points.map((p) => p.cpu_percent) }],
     minTop: 1,
-    format: (v) => `${num(v, 2)} %`,
+    format: (v) => `${num(v, 2)}%`,
   };
   for (const [id, spec] of [['chart-memory', memory], ['chart-cpu', cpu]] as const) {
     const box = $(id).querySelector('.plot') as HTMLElement;
@@ -249,7 +265,7 @@ export function showLogin(message: string | null) {
   $('login').hidden = false;
   $('login-error').textContent = message ?? '';
   renderBanner('unknown', 'Sign in to see the status');
-  renderLink('offline');
+  renderLink('signin');
   $<HTMLInputElement>('token-input').focus();
 }
 

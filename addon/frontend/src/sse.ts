@@ -21,6 +21,13 @@ export interface SseOptions {
 
 /** No bytes for this long means a dead connection (the server's heartbeat is 30 s). */
 const IDLE_TIMEOUT_MS = 45_000;
+/**
+ * Reconnection waits start here and double up to the server's `retry:` value (5 s; this until it
+ * has sent one), however long the outage: a page left open through an app update shows the server
+ * again within seconds of its return, and an attempt against a stopped server costs next to nothing.
+ */
+const FIRST_RETRY_MS = 1000;
+const DEFAULT_RETRY_MS = 5000;
 
 /** Splits an SSE byte stream into messages (WHATWG "event stream interpretation"). */
 class SseParser {
@@ -65,7 +72,7 @@ class SseParser {
 export function openEventStream(opts: SseOptions): () => void {
   let stopped = false;
   let attempt = 0;
-  let retryMs = 1000;
+  let retryMs = DEFAULT_RETRY_MS;
   let controller: AbortController | null = null;
   let timer: ReturnType<typeof setTimeout> | undefined;
 
@@ -114,9 +121,9 @@ export function openEventStream(opts: SseOptions): () => void {
       clearTimeout(idle);
     }
     if (stopped) return;
-    // The stream ended or failed: back off from the server's retry value, doubling up to 60 s, with jitter.
+    // The stream ended or failed: back off from 1 s, doubling up to the server's retry value, with jitter.
     attempt += 1;
-    const backoff = Math.min(60_000, retryMs * 2 ** Math.min(attempt - 1, 6));
+    const backoff = Math.min(retryMs, FIRST_RETRY_MS * 2 ** Math.min(attempt - 1, 6));
     opts.onState('reconnecting');
     timer = setTimeout(connect, Math.max(wait, backoff * (0.75 + Math.random() * 0.5)));
   };

@@ -97,6 +97,12 @@ export async function startServer({ frontendDir, dataDir, port, env: extraEnv = 
     }
     log.end();
   };
+  /** SIGKILL, as a crash or an out-of-memory kill: no shutdown, the sockets just close. */
+  const kill = async () => {
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+    await exited;
+    log.end();
+  };
   const base = `http://127.0.0.1:${port}`;
   try {
     const died = exited.then(({ code, signal }) => {
@@ -108,7 +114,7 @@ export async function startServer({ frontendDir, dataDir, port, env: extraEnv = 
       return Boolean(await fetch(`${base}/health`));
     }, 20_000);
     await Promise.race([up, died]);
-    return { base, port, token, stop, log: log.path };
+    return { base, port, token, stop, kill, log: log.path };
   } catch (err) {
     await stop();
     throw err;

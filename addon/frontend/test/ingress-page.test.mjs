@@ -19,9 +19,24 @@ import {
 } from './harness.mjs';
 import { seedHistory } from './seed.mjs';
 
+/** The database card shows the size in the binary unit that keeps the figure at 1 or more, one decimal. */
+async function assertSizeFits(page, bytes) {
+  const text = await page.locator('[data-check="database"] .facts dd').first().textContent();
+  const m = /^(\d+(?:\.\d)?) (B|KiB|MiB|GiB)$/.exec(text);
+  assert.ok(m, `database size "${text}"`);
+  const unit = 1024 ** ['B', 'KiB', 'MiB', 'GiB'].indexOf(m[2]);
+  assert.ok(Number(m[1]) >= 1 && Number(m[1]) < 1024, `"${text}" is not in the fitting unit`);
+  // The size moves a little with every stored sample; a page draws the figure it last received.
+  assert.ok(Math.abs(Number(m[1]) * unit - bytes) / bytes < 0.05, `"${text}" for ${bytes} bytes`);
+}
+
 describe('ingress status page', { timeout: 180_000 }, () => {
   let server, proxy, browser, context, page, workDir, frontendDir, dataDir;
   const cleanups = cleanupStack();
+
+  const pageErrors = [];
+  /** The start time of the server the page shows, as the server sent it. */
+  const startedShown = () => page.locator('[data-metric="uptime"] time').getAttribute('datetime');
 
   const api = async (path) => {
     const res = await fetch(`${server.base}${path}`, { headers: { Authorization: `Bearer ${server.token}` } });
@@ -47,6 +62,7 @@ describe('ingress status page', { timeout: 180_000 }, () => {
     cleanups.add(() => browser.close());
     context = await browser.newContext({ viewport: { width: 1280, height: 900 }, colorScheme: 'light' });
     page = await context.newPage();
+    page.on('pageerror', (err) => pageErrors.push(err.message));
   });
 
   after(() => cleanups.run());
@@ -57,6 +73,9 @@ describe('ingress status page', { timeout: 180_000 }, () => {
     await page.locator('#login').waitFor({ state: 'visible' });
     assert.equal(await page.locator('#dashboard').isVisible(), false);
     assert.match(await page.locator('#banner').textContent(), /Sign in/);
+    // The server is up and only wants a token: the indicator says so, not "Offline".
+    assert.equal(await page.locator('#live').getAttribute('data-state'), 'signin');
+    assert.equal((await page.locator('#live').textContent()).trim(), 'Sign in');
     // Every request of the page (HTML, assets, API) went through the prefix.
     assert.ok(proxy.requests.length >= 3, `only ${proxy.requests.length} requests`);
     for (const url of proxy.requests) assert.ok(url.startsWith(`${proxy.prefix}/`), `${url} left the prefix`);
@@ -124,16 +143,22 @@ describe('ingress status page', { timeout: 180_000 }, () => {
     assert.ok((await page.locator('#chart-cpu rect.status-bar.error').count()) >= 1, 'error stretch marked');
     assert.match(await page.locator('#chart-cpu .legend').textContent(), /Error/);
 
-    // Availability moves a little with every stored sample; the seeded outage and errors put it near 98.6 %.
+    // Availability moves a little with every stored sample; the seeded outage and errors put it near
+    // 98.6 %. Shown as Home Assistant shows it: one decimal, no space before the %.
     const status = await api('/api/v1/status');
     for (const [metric, value] of [
       ['availability-24h', status.history.availability_24h_percent],
       ['availability-7d', status.history.availability_7d_percent],
     ]) {
       const text = await page.locator(`[data-metric="${metric}"] .value`).textContent();
-      const shown = Number(/^([\d.]+) %$/.exec(text)?.[1]);
+      const shown = Number(/^(\d+\.\d)%$/.exec(text)?.[1]);
       assert.ok(Math.abs(shown - value) < 0.1 && value > 97 && value < 100, `${metric}: page ${text}, server ${value}`);
     }
+    for (const metric of ['memory', 'cpu', 'event-loop']) {
+      const text = await page.locator(`[data-metric="${metric}"] .value`).textContent();
+      assert.match(text, /^\d+\.\d (KiB|MiB|GiB|ms)$|^\d+\.\d%$/, `${metric}: ${text}`);
+    }
+    await assertSizeFits(page, (await api('/api/v1/status')).database.size_bytes);
     await waitFor('the stream to be live', async () => (await page.locator('#live').getAttribute('data-state')) === 'live');
     mkdirSync(ARTIFACTS_DIR, { recursive: true });
     await page.screenshot({ path: join(ARTIFACTS_DIR, 'ingress-page.png'), fullPage: true, animations: 'disabled' });
@@ -193,19 +218,58 @@ describe('ingress status page', { timeout: 180_000 }, () => {
     }
   });
 
+  test('the server killed with the page open: within 5 s every figure is marked last known, and it all returns with the server', async () => {
+    const banner = page.locator('#banner');
+    await waitFor('the stream to be live', async () => (await page.locator('#live').getAttribute('data-state')) === 'live');
+    assert.equal((await banner.textContent()).trim(), 'All checks pass');
+    const { token } = server;
+    const killedAt = Date.now();
+    await server.kill();
+    await waitFor('the banner to leave "All checks pass"', async () => (await banner.getAttribute('data-status')) !== 'ok', 5_000, 50);
+    const leftMs = Date.now() - killedAt;
+    assert.ok(leftMs <= 5_000, `the banner changed ${leftMs} ms after the kill`);
+    assert.equal(await banner.getAttribute('data-status'), 'unreachable');
+    assert.match(await banner.textContent(), /^Cannot reach the HAsync server\. The figures below are the last known, from .+\. Retrying…$/);
+    assert.equal(await page.locator('#dashboard').getAttribute('data-stale'), 'true');
+
+    // Every figure (5 check cards, 8 tiles, 2 charts) says it is the last known one, with its age.
+    const ages = () => page.locator('#dashboard .age').evaluateAll((els) => els.map((e) => ({ shown: e.checkVisibility(), text: e.textContent })));
+    assert.equal(await page.locator('#checks .check .age').count(), 5);
+    assert.equal(await page.locator('#metrics .tile .age').count(), 8);
+    assert.equal(await page.locator('#charts .age').count(), 2);
+    await waitFor('every figure to show its age', async () => (await ages()).every((a) => a.shown && /^Last known · \d+ s ago$/.test(a.text)), 3_000);
+    const uptime = await page.locator('[data-metric="uptime"] .value').textContent();
+    await waitFor('the ages to grow', async () => (await ages()).every((a) => Number(/(\d+) s ago/.exec(a.text)?.[1]) >= 2), 5_000);
+    assert.equal(await page.locator('[data-metric="uptime"] .value').textContent(), uptime, 'the uptime of an unreachable server stops counting');
+    assert.equal((await page.locator('#live').textContent()).trim(), 'Reconnecting…');
+    await page.screenshot({ path: join(ARTIFACTS_DIR, 'ingress-page-unreachable.png'), fullPage: true, animations: 'disabled' });
+
+    // Back on the same port and data dir (the stored token stays valid): the page follows by itself.
+    server = { ...(await startServer({ frontendDir, dataDir, port: server.port, expectToken: false, logName: 'server-after-kill' })), token };
+    const upAt = Date.now();
+    await waitFor('the banner to return to ok', async () => (await banner.getAttribute('data-status')) === 'ok', 10_000, 50);
+    console.log(`# banner left ok ${leftMs} ms after the kill; back ${Date.now() - upAt} ms after the server answered again`);
+    assert.equal((await banner.textContent()).trim(), 'All checks pass');
+    assert.equal(await startedShown(), (await api('/api/v1/status')).server.started_at, 'the new server is shown');
+    assert.equal(await page.locator('#dashboard').getAttribute('data-stale'), null);
+    assert.ok((await ages()).every((a) => !a.shown), 'no figure is marked last known any more');
+    await waitFor('the stream to be live', async () => (await page.locator('#live').getAttribute('data-state')) === 'live');
+  });
+
   test('the live stream reconnects after the server restarts', async () => {
     const live = page.locator('#live');
-    const since = page.locator('[data-metric="uptime"] .sub');
     assert.equal(await live.getAttribute('data-state'), 'live');
-    const before = await since.textContent();
     const { token } = server;
     await server.stop();
     await waitFor('the indicator to leave live', async () => (await live.getAttribute('data-state')) !== 'live', 10_000);
     // Same port and data dir: the stored token stays valid, and the server prints none.
     server = { ...(await startServer({ frontendDir, dataDir, port: server.port, expectToken: false, logName: 'server-restarted' })), token };
+    const { started_at: started } = (await api('/api/v1/status')).server;
     await waitFor('the indicator to be live again', async () => (await live.getAttribute('data-state')) === 'live', 30_000);
-    await waitFor('the restarted server to be shown', async () => (await since.textContent()) !== before, 5_000);
+    // The start time to the millisecond: two servers can start within the same displayed second.
+    await waitFor(`the restarted server (started ${started}) to be shown`, async () => (await startedShown()) === started, 5_000);
     assert.equal(await page.locator('#banner').getAttribute('data-status'), 'ok');
+    assert.deepEqual(pageErrors, []);
   });
 });
 
@@ -262,6 +326,9 @@ describe('under Supervisor, through the trusted ingress proxy', { timeout: 120_0
       await page.locator('#chart-memory svg.chart').waitFor();
       assert.equal(await page.evaluate(() => sessionStorage.getItem('hasync.token')), null);
       assert.deepEqual(authHeaders, [], 'no request carried a token');
+      // A fresh database is a few dozen KiB: shown in KiB, never as "0 MiB".
+      const size = await page.locator('[data-check="database"] .facts dd').first().textContent();
+      assert.match(size, /^\d+\.\d KiB$/);
       assert.equal(discoveries.length, 1, 'the server announced itself to the stand-in Supervisor');
     } finally {
       await context.close();

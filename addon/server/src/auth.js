@@ -1,13 +1,16 @@
 // Bearer token verification. Two sources: HASYNC_TOKEN (compared as SHA-256 digests in constant
 // time) or the bcrypt hash stored in SQLite. bcrypt results are cached per SHA-256 of the presented
-// token for a few seconds, so bcrypt does not run per request under load and the cache never holds
-// a token. The stored token (one row by primary key: microseconds) is re-read at most once a second,
-// on requests and on a timer: when rotate-token has replaced it, the cache is dropped and the watcher
-// is told, so event streams opened with the old token end within about a second and their clients
-// re-authenticate.
+// token, so the cache never holds a token: a wrong token's verdict for a few seconds, a valid one's
+// until the stored token changes. A client that polls every 30 s thus pays bcrypt (~55 ms at cost 10)
+// once, not on every poll; remembering the digest of a verified 256-bit random token is no weaker
+// than the HASYNC_TOKEN path, which keeps one for the whole run. The stored token (one row by primary
+// key: microseconds) is re-read at most once a second, on requests and on a timer: when rotate-token
+// has replaced it, the cache is dropped and the watcher is told, so the old token is refused and event
+// streams opened with it end within about a second, and their clients re-authenticate.
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { errorText } from './logger.js';
 
+/** cacheTtlMs: how long a wrong token's verdict (or a verification under way) is reused. */
 export const DEFAULT_AUTH_TIMING = { cacheTtlMs: 5000, generationCheckMs: 1000 };
 const MAX_CACHED = 1000;
 
@@ -102,7 +105,11 @@ export function createAuthenticator({ envToken, store, unavailableReason, hasher
         // Concurrent requests with the same token share one bcrypt run.
         const entry = { ok: null, settled: null, expires: now() + cacheTtlMs, generation: rec.generation };
         entry.ok = Promise.resolve(hasher.compare(presented, rec.hash)).then(
-          (ok) => (entry.settled = ok === true),
+          (ok) => {
+            // A valid token stays verified for this generation: the rotation check drops it.
+            if (ok === true) entry.expires = Infinity;
+            return (entry.settled = ok === true);
+          },
           (err) => {
             logger.warning(`token verification failed: ${errorText(err)}`);
             return (entry.settled = false);

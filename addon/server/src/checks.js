@@ -56,6 +56,9 @@ export function createChecks({ native, db, dbPath, dbError, frontendDir, logger,
   /** @type {Status} */
   let status = 'error';
   let signature = '';
+  // Bumped after any change to what the status document shows from the checks, so src/status.js
+  // reuses their serialized sections until then.
+  let revision = 0;
   let health = { statusCode: 503, body: Buffer.from('{}') };
   const timers = [];
   let selfTestRunning = null;
@@ -96,6 +99,7 @@ export function createChecks({ native, db, dbPath, dbError, frontendDir, logger,
     if (next === signature) return;
     const previous = signature ? JSON.parse(signature) : null;
     signature = next;
+    revision++;
     checks.forEach((c, i) => {
       const before = previous?.[1][i];
       if (before && before[0] === c.ok && before[1] === c.message) return;
@@ -115,6 +119,7 @@ export function createChecks({ native, db, dbPath, dbError, frontendDir, logger,
       await selfTestRunning;
     } finally {
       selfTestRunning = null;
+      revision++; // checked_at, at least
     }
     evaluate();
   }
@@ -133,6 +138,8 @@ export function createChecks({ native, db, dbPath, dbError, frontendDir, logger,
   }
 
   function runCheap() {
+    const shown = () => [database.size_bytes, database.probeError, frontend.present, frontend.build_id, frontend.built_at].join('|');
+    const before = shown();
     if (db && !database.openError) {
       try {
         database.size_bytes = db.probe();
@@ -142,6 +149,7 @@ export function createChecks({ native, db, dbPath, dbError, frontendDir, logger,
       }
     }
     Object.assign(frontend, readFrontend(frontendDir));
+    if (shown() !== before) revision++;
     evaluate();
   }
 
@@ -153,6 +161,7 @@ export function createChecks({ native, db, dbPath, dbError, frontendDir, logger,
       database.integrity = errorText(err);
     }
     database.integrity_checked_at = now();
+    revision++;
     evaluate();
   }
 
@@ -188,6 +197,8 @@ export function createChecks({ native, db, dbPath, dbError, frontendDir, logger,
     },
     /** Native bcrypt while it loads and passes its self-test; the hasher falls back to bcryptjs otherwise. */
     healthyBcrypt: () => (modules.bcrypt.self_test_ok ? native.bcrypt.module : null),
+    /** Changes whenever status, checks, node, nativeModules, database or frontend may answer differently. */
+    revision: () => revision,
     status: () => status,
     checks: () => checks,
     health: () => health,

@@ -156,7 +156,7 @@ export function createApp(config, options = {}) {
     sampler = createSampler({ db, metrics, checks, history, logger, retentionDays: config.retentionDays, intervals });
     const statusDocument = statusDocumentBuilder({ version: VERSION, instanceId, startedAt, checks, metrics, history });
     const statusJson = cachedJson(statusDocument);
-    sse = createSseHub({ document: statusDocument, logger, timing: options.sse });
+    sse = createSseHub({ json: statusDocument, logger, timing: options.sse });
     checks.events.on('change', () => {
       statusJson.invalidate();
       sse.broadcast();

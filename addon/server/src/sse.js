@@ -8,9 +8,10 @@ export const DEFAULT_SSE_TIMING = { heartbeatMs: 30_000, retryMs: 5000 };
 const MAX_BUFFERED_BYTES = 1024 * 1024;
 
 /**
- * @param {{document: () => object, logger: import('./logger.js').Logger, timing?: Partial<typeof DEFAULT_SSE_TIMING>}} deps
+ * @param {{json: () => string, logger: import('./logger.js').Logger, timing?: Partial<typeof DEFAULT_SSE_TIMING>}} deps
+ *   json: the status document's JSON text
  */
-export function createSseHub({ document, logger, timing = {} }) {
+export function createSseHub({ json, logger, timing = {} }) {
   const { heartbeatMs, retryMs } = { ...DEFAULT_SSE_TIMING, ...timing };
   /** Open streams and the token generation each was authorized with (null: ingress or HASYNC_TOKEN). */
   /** @type {Map<import('node:http').ServerResponse, number|null>} */
@@ -18,7 +19,7 @@ export function createSseHub({ document, logger, timing = {} }) {
   let lastId = 0;
   let heartbeat = null;
 
-  const frame = () => `id: ${++lastId}\nevent: status\ndata: ${JSON.stringify(document())}\n\n`;
+  const frame = () => `id: ${++lastId}\nevent: status\ndata: ${json()}\n\n`;
 
   const send = (res, text) => {
     if (res.writableLength > MAX_BUFFERED_BYTES) {

@@ -11,7 +11,13 @@ const EMPTY_HISTORY = Object.freeze({
   samples: 0,
 });
 
+/** The members of an object's JSON without its braces, to splice into a larger object. */
+const members = (obj) => JSON.stringify(obj).slice(1, -1);
+
 /**
+ * Returns the document's JSON text. Only the uptime and the process and container figures are
+ * measured per call; the check and history sections are serialized again only after checks.revision()
+ * or the history summary changed, so a poll when nothing changed does not rebuild them.
  * @param {object} deps
  * @param {string} deps.version
  * @param {string|null} deps.instanceId
@@ -19,32 +25,41 @@ const EMPTY_HISTORY = Object.freeze({
  * @param {ReturnType<typeof import('./checks.js').createChecks>} deps.checks
  * @param {ReturnType<typeof import('./metrics.js').createMetrics>} deps.metrics
  * @param {ReturnType<typeof import('./history.js').createHistory>|null} deps.history
- * @returns {() => object}
+ * @returns {() => string}
  */
 export function statusDocumentBuilder({ version, instanceId, startedAt, checks, metrics, history }) {
-  const startedIso = startedAt.toISOString();
+  const serverHead = members({ version, instance_id: instanceId, started_at: startedAt.toISOString() });
   const startedMs = startedAt.getTime();
+  /** @type {{revision: number, history: object, checks: string, rest: string}|null} */
+  let sections = null;
+  const stableSections = () => {
+    const revision = checks.revision();
+    const summary = history ? history.summary() : EMPTY_HISTORY;
+    if (sections?.revision !== revision || sections.history !== summary) {
+      sections = {
+        revision,
+        history: summary,
+        checks: members({
+          status: checks.status(),
+          checks: checks.checks(),
+          node: checks.node(),
+          native_modules: checks.nativeModules(),
+        }),
+        rest: members({ database: checks.database(), frontend: checks.frontend(), history: summary }),
+      };
+    }
+    return sections;
+  };
   return () => {
     const { process, container } = metrics.snapshot();
-    return {
-      schema_version: STATUS_SCHEMA_VERSION,
-      server: {
-        version,
-        instance_id: instanceId,
-        started_at: startedIso,
-        uptime_s: round((Date.now() - startedMs) / 1000, 1),
-      },
-      status: checks.status(),
-      checks: checks.checks(),
-      node: checks.node(),
-      native_modules: checks.nativeModules(),
-      process,
-      container,
-      effective: effectiveFigures(process, container),
-      database: checks.database(),
-      frontend: checks.frontend(),
-      history: history ? history.summary() : EMPTY_HISTORY,
-    };
+    const uptime = round((Date.now() - startedMs) / 1000, 1);
+    const stable = stableSections();
+    // The member order of the schema: schema_version, server, status … process, container, effective, database …
+    return (
+      `{"schema_version":${STATUS_SCHEMA_VERSION},"server":{${serverHead},"uptime_s":${uptime}},${stable.checks},` +
+      `"process":${JSON.stringify(process)},"container":${JSON.stringify(container)},` +
+      `"effective":${JSON.stringify(effectiveFigures(process, container))},${stable.rest}}`
+    );
   };
 }
 
@@ -67,16 +82,16 @@ export function effectiveFigures(process, container) {
 
 /**
  * The status route serves a serialization at most maxAgeMs old, rebuilt at once after invalidate()
- * (a check changed). Building the document reads /proc and cgroup files: too costly per request
+ * (a check changed). Measuring the live figures reads /proc and cgroup files: too costly per request
  * under load, and a monitoring client gains nothing from sub-second freshness.
- * @param {() => object} build
+ * @param {() => string} build  the document's JSON text
  */
 export function cachedJson(build, maxAgeMs = 1000) {
   let cached = null;
   return {
     body() {
       const now = performance.now();
-      if (!cached || now - cached.at >= maxAgeMs) cached = { at: now, body: Buffer.from(JSON.stringify(build())) };
+      if (!cached || now - cached.at >= maxAgeMs) cached = { at: now, body: Buffer.from(build()) };
       return cached.body;
     },
     invalidate() {

@@ -1,0 +1,1 @@
+"""Tests of the developer tooling (devtools/) with real server processes."""
