@@ -57,7 +57,7 @@ test('a poll when nothing changed re-measures only the live figures; a change re
   assert.equal(src.reads.database, 1);
   assert.equal(second.process.rss_bytes, first.process.rss_bytes + 1, 'process figures are measured per call');
   assert.ok(second.server.uptime_s >= first.server.uptime_s);
-  assert.deepEqual(Object.keys(first), ['schema_version', 'server', 'status', 'checks', 'node', 'native_modules', 'process', 'container', 'database', 'frontend', 'history']);
+  assert.deepEqual(Object.keys(first), ['schema_version', 'server', 'status', 'checks', 'node', 'native_modules', 'process', 'container', 'effective', 'database', 'frontend', 'history']);
   assert.deepEqual(Object.keys(first.server), ['version', 'instance_id', 'started_at', 'uptime_s']);
   assert.equal(first.server.started_at, STARTED.toISOString());
 
