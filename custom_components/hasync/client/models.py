@@ -137,11 +137,7 @@ class Spec:
 
 
 def member(kind: str, *, null: bool = False, added: bool = False, **spec: Any) -> Any:
-    """Declare a field with its spec.
-
-    ``null``: it may be null or missing (None). ``added``: a member added to ``schema_version`` 1
-    later, which servers from before it leave out (None then), but never send as null.
-    """
+    """Declare a field: ``null`` may be null or missing; ``added`` (to version 1) only missing."""
     spec_ = Spec(kind=kind, required=not (null or added), nullable=null, **spec)
     return field(metadata={"spec": spec_})
 
