@@ -534,6 +534,8 @@ async def test_placeholders_cover_the_translations(  # noqa: PLR0917
         "frontend.present": False,
         "history.memory_growth_mib_per_hour": 30.0,
         "server.uptime_s": 7 * 3600,
+        "errors.count_24h": 12,
+        "errors.last_message": "sample not stored: database or disk is full",
     }
     mock_hasync_client.status.return_value = status_document(broken, BCRYPT_FAILED)
     await _setup(hass, entry, {CONF_MEMORY_MINUTES: 1, CONF_CPU_MINUTES: 1})

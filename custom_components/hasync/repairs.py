@@ -49,6 +49,7 @@ from .const import (
     DOMAIN,
     EVENT_ALERT,
     ISSUE_DATABASE_UNAVAILABLE,
+    ISSUE_ERRORS_LOGGED,
     ISSUE_FRONTEND_MISSING,
     ISSUE_HIGH_CPU,
     ISSUE_HIGH_MEMORY,
@@ -58,6 +59,7 @@ from .const import (
     ISSUE_UNREACHABLE,
     LOGGER,
     RULE_DATABASE,
+    RULE_ERRORS,
     RULE_FRONTEND,
     RULE_HIGH_CPU,
     RULE_HIGH_MEMORY,
@@ -173,6 +175,14 @@ ISSUES: tuple[IssueSpec, ...] = (
         anchor="memory-leak-suspected",
         fix=AddonFix.RESTART,
         evaluate=rules.memory_leak,
+    ),
+    IssueSpec(
+        rule=RULE_ERRORS,
+        key=ISSUE_ERRORS_LOGGED,
+        severity=ir.IssueSeverity.WARNING,
+        anchor="errors-logged",
+        fix=None,
+        evaluate=rules.errors_logged,
     ),
 )
 
