@@ -36,8 +36,8 @@ from pytest_homeassistant_custom_component.common import (
 from pytest_homeassistant_custom_component.typing import WebSocketGenerator
 
 from custom_components.hasync import repairs
-from custom_components.hasync.client.models import StatusDocument
 from custom_components.hasync.client.errors import HAsyncConnectionError
+from custom_components.hasync.client.models import StatusDocument
 from custom_components.hasync.const import (
     CONF_CPU_MINUTES,
     CONF_FAILURE_THRESHOLD,
@@ -57,8 +57,11 @@ from .conftest import ADDON_SLUG, TITLE, FakeEventSource, status_document, statu
 SCAN = timedelta(seconds=30)
 MIB = 1024 * 1024
 STRINGS: dict[str, Any] = json.loads(
-    (Path(__file__).parent.parent / "custom_components" / DOMAIN / "strings.json").read_text()
+    (
+        Path(__file__).parent.parent / "custom_components" / DOMAIN / "translations" / "en.json"
+    ).read_text()
 )
+"""The texts as Home Assistant reads them (tests/test_gen_translations.py keeps en.json current)."""
 HIGH_MEMORY = {"container.memory_used_bytes": 600 * MIB}
 BCRYPT_FAILED = "status_bcrypt_failed.json"
 NEW_PROCESS = {"server.started_at": "2026-11-26T00:00:00.000Z"}
@@ -190,6 +193,7 @@ async def test_unreachable_raised_and_cleared(  # noqa: PLR0917
         "fix": None,
         "addon_slug": None,
         "addon": TITLE,
+        "rollback_version": None,
     }
     assert not issue.is_persistent
     assert _alerts(events) == [
@@ -373,6 +377,7 @@ async def test_native_modules_one_issue_each(  # noqa: PLR0917
         "fix": "rebuild",
         "addon_slug": ADDON_SLUG,
         "addon": "HAsync",
+        "rollback_version": None,
         "module": "bcrypt",
     }
     assert _issue(hass, entry, "native_module_failed", "better-sqlite3") is None
@@ -583,7 +588,7 @@ async def test_placeholders_cover_the_translations(  # noqa: PLR0917
 # --- errors logged --------------------------------------------------------------------
 
 
-async def test_errors_logged_shows_the_last_message_and_clears_below_the_threshold(  # noqa: PLR0917
+async def test_errors_logged_shows_the_last_message_and_clears_below_the_threshold(
     hass: HomeAssistant,
     freezer: FrozenDateTimeFactory,
     init_integration: MockConfigEntry,

@@ -36,7 +36,7 @@ class HAsyncSensorEntityDescription(SensorEntityDescription):
 
 
 def _error_attributes(coordinator: HAsyncDataUpdateCoordinator) -> Mapping[str, Any]:
-    """The rest of the server's error figures; unknown (None) from a server without them."""
+    """Return the rest of the server's error figures; None from a server without them."""
     errors: ErrorStats | None = coordinator.data.errors
     return {
         ATTR_FATAL_24H: errors.fatal_24h if errors else None,
