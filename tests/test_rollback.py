@@ -148,16 +148,27 @@ async def _next(
     return await manager.async_configure(result["flow_id"], user_input or {})
 
 
-async def _broken_after_update(
+@pytest.fixture
+def builds_locally() -> bool:
+    """Whether Supervisor builds the add-on here (so the issue's own fix is a rebuild)."""
+    return True
+
+
+@pytest.fixture
+async def broken(  # noqa: PLR0917
     hass: HomeAssistant,
-    entry: MockConfigEntry,
-    hass_storage: dict[str, Any],
+    discovered_entry: MockConfigEntry,
+    mock_hasync_client: MagicMock,
+    supervisor_client: MagicMock,
     event_source: FakeEventSource,
+    hass_storage: dict[str, Any],
+    builds_locally: bool,
 ) -> ir.IssueEntry:
-    """Set up a server last healthy at 0.1.0 whose 0.2.0 reports bcrypt failing."""
-    await _setup(hass, entry, hass_storage)
+    """Set up a server last healthy at 0.1.0 whose 0.2.0 reports bcrypt failing; return the issue."""
+    supervisor_client.addons.addon_info.return_value = MagicMock(build=builds_locally)
+    await _setup(hass, discovered_entry, hass_storage)
     await _push(hass, event_source, NEW_VERSION, BCRYPT_FAILED)
-    issue = _bcrypt_issue(hass, entry)
+    issue = _bcrypt_issue(hass, discovered_entry)
     assert issue is not None
     return issue
 
@@ -267,14 +278,12 @@ async def test_no_rollback_without_supervisor(
 # --- the fix flow -----------------------------------------------------------------------
 
 
-@pytest.mark.usefixtures("mock_hasync_client")
-async def test_candidate_found_and_restored(  # noqa: PLR0917
+async def test_candidate_found_and_restored(
     hass: HomeAssistant,
-    discovered_entry: MockConfigEntry,
+    broken: ir.IssueEntry,
     supervisor_client: MagicMock,
     backups: list[Any],
-    event_source: FakeEventSource,
-    hass_storage: dict[str, Any],
+    discovered_entry: MockConfigEntry,
 ) -> None:
     """The newest backup holding 0.1.0 is offered next to the rebuild, and only the app returns."""
     backups += [
@@ -283,14 +292,13 @@ async def test_candidate_found_and_restored(  # noqa: PLR0917
         _backup("full3", "2026-11-24T03:00:00+00:00", {ADDON_SLUG: NEW, "core_mosquitto": "6.5"}),
         _backup("mqtt4", "2026-11-25T03:00:00+00:00", {"core_mosquitto": "6.5"}),
     ]
-    issue = await _broken_after_update(hass, discovered_entry, hass_storage, event_source)
-    assert issue.is_fixable
-    assert issue.translation_key == "native_module_failed_rebuild"
-    assert issue.data is not None
-    assert issue.data["rollback_version"] == OLD
+    assert broken.is_fixable
+    assert broken.translation_key == "native_module_failed_rebuild"
+    assert broken.data is not None
+    assert broken.data["rollback_version"] == OLD
 
-    result = await _fix(hass, issue)
-    _assert_texts_filled(issue, result)
+    result = await _fix(hass, broken)
+    _assert_texts_filled(broken, result)
     assert result["type"] is FlowResultType.MENU
     assert result["step_id"] == "choose"
     assert result["menu_options"] == ["rollback", "confirm"]
@@ -305,11 +313,11 @@ async def test_candidate_found_and_restored(  # noqa: PLR0917
     assert infos == ["full3", "upd02"]
 
     result = await _next(hass, result, {"next_step_id": "rollback"})
-    _assert_texts_filled(issue, result)
+    _assert_texts_filled(broken, result)
     assert result["type"] is FlowResultType.FORM
     assert result["step_id"] == "rollback"
     result = await _next(hass, result)
-    _assert_texts_filled(issue, result)
+    _assert_texts_filled(broken, result)
     assert result["type"] is FlowResultType.CREATE_ENTRY
     assert result["description"] == "rollback_started"
     supervisor_client.backups.partial_restore.assert_awaited_once_with(
@@ -319,27 +327,26 @@ async def test_candidate_found_and_restored(  # noqa: PLR0917
     assert _bcrypt_issue(hass, discovered_entry) is None
 
 
-@pytest.mark.usefixtures("mock_hasync_client")
 async def test_the_restored_server_clears_the_issue(
     hass: HomeAssistant,
-    discovered_entry: MockConfigEntry,
+    broken: ir.IssueEntry,
     backups: list[Any],
+    discovered_entry: MockConfigEntry,
     event_source: FakeEventSource,
-    hass_storage: dict[str, Any],
 ) -> None:
     """After the restore only the restored process decides; it passes, so the issue stays gone."""
     events: list[Event] = async_capture_events(hass, EVENT_ALERT)
     backups.append(_backup("upd02", "2026-11-20T03:00:00+00:00", {ADDON_SLUG: OLD}))
-    issue = await _broken_after_update(hass, discovered_entry, hass_storage, event_source)
-    result = await _next(hass, await _fix(hass, issue), {"next_step_id": "rollback"})
+    result = await _next(hass, await _fix(hass, broken), {"next_step_id": "rollback"})
     assert (await _next(hass, result))["type"] is FlowResultType.CREATE_ENTRY
 
     await _push(hass, event_source, NEW_VERSION, BCRYPT_FAILED)  # the old process, stopping
     assert _bcrypt_issue(hass, discovered_entry) is None
     await _push(hass, event_source, RESTORED)
     assert _bcrypt_issue(hass, discovered_entry) is None
-    bcrypt = [e.data["active"] for e in events if e.data["issue"] == "native_module_failed"]
-    assert bcrypt == [True, False]
+    assert [e.data["active"] for e in events if e.data["issue"] == "native_module_failed"] == [
+        False
+    ]
 
 
 @pytest.mark.parametrize(
@@ -356,21 +363,17 @@ async def test_the_restored_server_clears_the_issue(
         ),
     ],
 )
-@pytest.mark.usefixtures("mock_hasync_client")
-async def test_no_candidate_offers_the_rebuild_and_says_why(  # noqa: PLR0917
+async def test_no_candidate_offers_the_rebuild_and_says_why(
     hass: HomeAssistant,
-    discovered_entry: MockConfigEntry,
+    broken: ir.IssueEntry,
     supervisor_client: MagicMock,
     backups: list[Any],
-    event_source: FakeEventSource,
-    hass_storage: dict[str, Any],
     held: list[Any],
 ) -> None:
     """Without a backup of 0.1.0 the flow says so; the rebuild is still there."""
     backups += held
-    issue = await _broken_after_update(hass, discovered_entry, hass_storage, event_source)
-    result = await _fix(hass, issue)
-    _assert_texts_filled(issue, result)
+    result = await _fix(hass, broken)
+    _assert_texts_filled(broken, result)
     assert result["type"] is FlowResultType.MENU
     assert result["step_id"] == "no_backup"
     assert result["menu_options"] == ["confirm"]
@@ -383,64 +386,48 @@ async def test_no_candidate_offers_the_rebuild_and_says_why(  # noqa: PLR0917
 
 
 @pytest.mark.parametrize(
-    ("error", "reason", "placeholders"),
+    ("error", "message"),
     [
         (
             SupervisorBadRequestError("Invalid password for backup upd02"),
-            "rollback_failed",
-            {
-                "addon": "HAsync",
-                "rollback_version": OLD,
-                "error": "Invalid password for backup upd02",
-            },
+            "Invalid password for backup upd02",
         ),
-        (
-            SupervisorError(),
-            "rollback_failed",
-            {"addon": "HAsync", "rollback_version": OLD, "error": "SupervisorError"},
-        ),
+        (SupervisorError(), "SupervisorError"),
     ],
 )
-@pytest.mark.usefixtures("mock_hasync_client")
 async def test_a_restore_that_fails(  # noqa: PLR0917
     hass: HomeAssistant,
-    discovered_entry: MockConfigEntry,
+    broken: ir.IssueEntry,
     supervisor_client: MagicMock,
     backups: list[Any],
-    event_source: FakeEventSource,
-    hass_storage: dict[str, Any],
+    discovered_entry: MockConfigEntry,
     error: Exception,
-    reason: str,
-    placeholders: dict[str, str],
+    message: str,
 ) -> None:
     """Supervisor refuses: the flow ends with its reason, and the issue stays for another try."""
     backups.append(_backup("upd02", "2026-11-20T03:00:00+00:00", {ADDON_SLUG: OLD}))
     supervisor_client.backups.partial_restore.side_effect = error
-    issue = await _broken_after_update(hass, discovered_entry, hass_storage, event_source)
-    result = await _next(hass, await _fix(hass, issue), {"next_step_id": "rollback"})
+    result = await _next(hass, await _fix(hass, broken), {"next_step_id": "rollback"})
     result = await _next(hass, result)
-    _assert_texts_filled(issue, result)
+    _assert_texts_filled(broken, result)
     assert result["type"] is FlowResultType.ABORT
-    assert result["reason"] == reason
-    assert result["description_placeholders"] == placeholders
+    assert result["reason"] == "rollback_failed"
+    assert result["description_placeholders"] == {
+        "addon": "HAsync",
+        "rollback_version": OLD,
+        "error": message,
+    }
     assert _bcrypt_issue(hass, discovered_entry) is not None
     supervisor_client.addons.rebuild_addon.assert_not_awaited()
 
 
-@pytest.mark.usefixtures("mock_hasync_client")
-async def test_backups_that_cannot_be_listed(  # noqa: PLR0917
-    hass: HomeAssistant,
-    discovered_entry: MockConfigEntry,
-    supervisor_client: MagicMock,
-    backups: list[Any],
-    event_source: FakeEventSource,
-    hass_storage: dict[str, Any],
+async def test_backups_that_cannot_be_listed(
+    hass: HomeAssistant, broken: ir.IssueEntry, supervisor_client: MagicMock, backups: list[Any]
 ) -> None:
     """Supervisor failing to list or read its backups ends the flow before anything happens."""
     supervisor_client.backups.list.side_effect = SupervisorError("Supervisor is busy")
-    issue = await _broken_after_update(hass, discovered_entry, hass_storage, event_source)
-    result = await _fix(hass, issue)
-    _assert_texts_filled(issue, result)
+    result = await _fix(hass, broken)
+    _assert_texts_filled(broken, result)
     assert result["type"] is FlowResultType.ABORT
     assert result["reason"] == "backups_unavailable"
     assert result["description_placeholders"] == {
@@ -452,74 +439,54 @@ async def test_backups_that_cannot_be_listed(  # noqa: PLR0917
     supervisor_client.addons.rebuild_addon.assert_not_awaited()
 
 
-@pytest.mark.usefixtures("mock_hasync_client")
-async def test_an_image_install_gets_the_rollback_alone(  # noqa: PLR0917
+@pytest.mark.parametrize(
+    ("builds_locally", "backup_key"),
+    [(False, "backup-key-1234"), (False, None)],
+    ids=["with HA's backup key", "without the backup integration"],
+)
+async def test_an_image_install_gets_the_rollback_alone(
     hass: HomeAssistant,
-    discovered_entry: MockConfigEntry,
+    broken: ir.IssueEntry,
     supervisor_client: MagicMock,
     backups: list[Any],
-    event_source: FakeEventSource,
-    hass_storage: dict[str, Any],
+    backup_key: str | None,
 ) -> None:
-    """No rebuild for a pulled image: the rollback is the fix, and a protected backup gets the key."""
-    supervisor_client.addons.addon_info.return_value = MagicMock(build=False)
+    """No rebuild for a pulled image: the rollback is the fix; a protected backup gets HA's key."""
     backups.append(_backup("upd02", "2026-11-20T03:00:00+00:00", {ADDON_SLUG: OLD}, protected=True))
-    issue = await _broken_after_update(hass, discovered_entry, hass_storage, event_source)
-    assert issue.is_fixable
-    assert issue.translation_key == "native_module_failed_rollback"
-    result = await _fix(hass, issue)
-    _assert_texts_filled(issue, result)
+    assert broken.is_fixable
+    assert broken.translation_key == "native_module_failed_rollback"
+    result = await _fix(hass, broken)
+    _assert_texts_filled(broken, result)
     assert result["type"] is FlowResultType.FORM
     assert result["step_id"] == "rollback"
-    manager = MagicMock()
-    manager.config.data.create_backup.password = "backup-key-1234"  # noqa: S105 - a test key
-    with patch("custom_components.hasync.rollback.async_get_backup_manager", return_value=manager):
-        result = await _next(hass, result)
+    if backup_key is None:
+        result = await _next(hass, result)  # the backup integration is not set up here
+    else:
+        manager = MagicMock()
+        manager.config.data.create_backup.password = backup_key
+        target = "custom_components.hasync.rollback.async_get_backup_manager"
+        with patch(target, return_value=manager):
+            result = await _next(hass, result)
     assert result["type"] is FlowResultType.CREATE_ENTRY
     supervisor_client.backups.partial_restore.assert_awaited_once_with(
-        "upd02",
-        PartialRestoreOptions(addons={ADDON_SLUG}, password="backup-key-1234", background=True),  # noqa: S106
+        "upd02", PartialRestoreOptions(addons={ADDON_SLUG}, password=backup_key, background=True)
     )
 
 
-@pytest.mark.usefixtures("mock_hasync_client")
-async def test_an_image_install_without_a_backup(  # noqa: PLR0917
+@pytest.mark.parametrize("builds_locally", [False])
+async def test_an_image_install_without_a_backup(
     hass: HomeAssistant,
-    discovered_entry: MockConfigEntry,
-    supervisor_client: MagicMock,
+    broken: ir.IssueEntry,
     backups: list[Any],
-    event_source: FakeEventSource,
-    hass_storage: dict[str, Any],
+    discovered_entry: MockConfigEntry,
 ) -> None:
     """Nothing to restore and nothing to rebuild: the flow says so and how to be ready next time."""
-    supervisor_client.addons.addon_info.return_value = MagicMock(build=False)
-    issue = await _broken_after_update(hass, discovered_entry, hass_storage, event_source)
-    result = await _fix(hass, issue)
-    _assert_texts_filled(issue, result)
+    result = await _fix(hass, broken)
+    _assert_texts_filled(broken, result)
     assert result["type"] is FlowResultType.ABORT
     assert result["reason"] == "no_backup"
     assert result["description_placeholders"] == {"addon": "HAsync", "rollback_version": OLD}
     assert _bcrypt_issue(hass, discovered_entry) is not None
-
-
-@pytest.mark.usefixtures("mock_hasync_client")
-async def test_protected_backup_without_the_backup_integration(  # noqa: PLR0917
-    hass: HomeAssistant,
-    discovered_entry: MockConfigEntry,
-    supervisor_client: MagicMock,
-    backups: list[Any],
-    event_source: FakeEventSource,
-    hass_storage: dict[str, Any],
-) -> None:
-    """Without Home Assistant's backup integration there is no key; Supervisor then decides."""
-    supervisor_client.addons.addon_info.return_value = MagicMock(build=False)
-    backups.append(_backup("upd02", "2026-11-20T03:00:00+00:00", {ADDON_SLUG: OLD}, protected=True))
-    issue = await _broken_after_update(hass, discovered_entry, hass_storage, event_source)
-    result = await _next(hass, await _fix(hass, issue))
-    assert result["type"] is FlowResultType.CREATE_ENTRY
-    supervisor_client.backups.partial_restore.assert_awaited_once_with(
-        "upd02", PartialRestoreOptions(addons={ADDON_SLUG}, password=None, background=True)
-    )
 
 
 @pytest.mark.parametrize(

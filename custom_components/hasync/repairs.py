@@ -600,11 +600,7 @@ class HAsyncFixFlow(RepairsFlow):
         fix = self._fix
         assert fix is not None  # noqa: S101 - init offers this step only with a fix
         if user_input is None:
-            return self.async_show_form(
-                step_id="confirm",
-                data_schema=probatio.Schema({}),
-                description_placeholders=self._placeholders(),
-            )
+            return self._confirmation("confirm")
         try:
             await async_fix_addon(self.hass, self._addon_slug, fix)
         except SupervisorError as err:
@@ -621,16 +617,20 @@ class HAsyncFixFlow(RepairsFlow):
         backup = self._backup
         assert backup is not None  # noqa: S101 - init offers this step only with a backup
         if user_input is None:
-            return self.async_show_form(
-                step_id="rollback",
-                data_schema=probatio.Schema({}),
-                description_placeholders=self._placeholders(),
-            )
+            return self._confirmation("rollback")
         try:
             await async_restore(self.hass, self._addon_slug, backup)
         except SupervisorError as err:
             return self._abort("rollback_failed", err)
         return self._fixed("rollback_started")
+
+    def _confirmation(self, step_id: str) -> RepairsFlowResult:
+        """Show a step that describes what Submit does."""
+        return self.async_show_form(
+            step_id=step_id,
+            data_schema=probatio.Schema({}),
+            description_placeholders=self._placeholders(),
+        )
 
     def _fixed(self, description: str | None = None) -> RepairsFlowResult:
         """Tell the entry's repairs that the fix ran, so only new evidence brings the issue back.
