@@ -30,10 +30,13 @@ from pytest_homeassistant_custom_component.common import (
 
 from custom_components.hasync.client.errors import HAsyncConnectionError
 
+from .common import load_script_module
 from .conftest import FakeEventSource, status_document, status_json
 
 ROOT = Path(__file__).resolve().parents[1]
 BLUEPRINTS = ROOT / "blueprints" / "automation" / "hasync"
+REPOSITORY = load_script_module("repo_identity").identity(ROOT).url
+"""The repository as repository.yaml names it (a fork's after scripts/set-repository)."""
 NOTIFY = "hasync/notify_problem.yaml"
 RESTART = "hasync/restart_on_problem.yaml"
 MINUTE = 60
@@ -57,7 +60,7 @@ def test_home_assistant_loads_the_blueprint(path: Path) -> None:
     )
     assert blueprint.domain == "automation"
     assert blueprint.name
-    url = f"https://github.com/hasync/hasync/blob/main/{path.relative_to(ROOT)}"
+    url = f"{REPOSITORY}/blob/main/{path.relative_to(ROOT)}"
     assert blueprint.metadata["source_url"] == url
     # Every input has a name and a default, so the import dialog can be saved as it comes
     # (the restart button's default is the entity id discovery gives it).
@@ -237,8 +240,5 @@ def test_the_readme_links_each_blueprint_once() -> None:
     """One import link per blueprint file, and none to a file that does not exist."""
     readme = (ROOT / "README.md").read_text()
     linked = re.findall(r"blueprint_url=https%3A%2F%2Fgithub\.com%2F[^)\s]+", readme)
-    files = {
-        quote(f"https://github.com/hasync/hasync/blob/main/{p.relative_to(ROOT)}", safe="")
-        for p in _files()
-    }
+    files = {quote(f"{REPOSITORY}/blob/main/{p.relative_to(ROOT)}", safe="") for p in _files()}
     assert sorted(link.removeprefix("blueprint_url=") for link in linked) == sorted(files)
