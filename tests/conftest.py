@@ -139,6 +139,7 @@ def supervisor_client() -> Generator[MagicMock]:
     with (
         patch("custom_components.hasync.supervisor.is_hassio", return_value=True),
         patch("custom_components.hasync.supervisor.get_supervisor_client", return_value=client),
+        patch("custom_components.hasync.rollback.get_supervisor_client", return_value=client),
     ):
         yield client
 

@@ -24,6 +24,7 @@ from custom_components.hasync.const import (
     CONF_ADDON_SLUG,
     CONF_CPU_MINUTES,
     CONF_CPU_THRESHOLD_PERCENT,
+    CONF_ERRORS_THRESHOLD,
     CONF_FAILURE_THRESHOLD,
     CONF_LEAK_THRESHOLD_MIB_PER_HOUR,
     CONF_MEMORY_MINUTES,
@@ -350,6 +351,7 @@ async def test_options_flow(
         CONF_CPU_THRESHOLD_PERCENT: 80,
         CONF_CPU_MINUTES: 10,
         CONF_LEAK_THRESHOLD_MIB_PER_HOUR: 10,
+        CONF_ERRORS_THRESHOLD: 10,
         **{rule_option_key(rule): True for rule in RULES},
     }
 
@@ -381,6 +383,8 @@ async def test_options_flow(
         (CONF_FAILURE_THRESHOLD, 0),
         (CONF_CPU_THRESHOLD_PERCENT, 101),
         (CONF_MEMORY_MINUTES, 121),
+        (CONF_ERRORS_THRESHOLD, 0),
+        (CONF_ERRORS_THRESHOLD, 10001),
     ],
 )
 async def test_options_flow_ranges(

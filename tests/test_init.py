@@ -29,7 +29,7 @@ async def test_manifest(hass: HomeAssistant) -> None:
     assert integration.config_flow
     assert integration.iot_class == "local_push"
     assert integration.integration_type == "service"
-    assert integration.after_dependencies == ["hassio"]
+    assert integration.after_dependencies == ["backup", "hassio"]
 
 
 async def test_setup_and_unload(

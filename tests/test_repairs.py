@@ -37,6 +37,7 @@ from pytest_homeassistant_custom_component.typing import WebSocketGenerator
 
 from custom_components.hasync import repairs
 from custom_components.hasync.client.errors import HAsyncConnectionError
+from custom_components.hasync.client.models import StatusDocument
 from custom_components.hasync.const import (
     CONF_CPU_MINUTES,
     CONF_FAILURE_THRESHOLD,
@@ -56,8 +57,11 @@ from .conftest import ADDON_SLUG, TITLE, FakeEventSource, status_document, statu
 SCAN = timedelta(seconds=30)
 MIB = 1024 * 1024
 STRINGS: dict[str, Any] = json.loads(
-    (Path(__file__).parent.parent / "custom_components" / DOMAIN / "strings.json").read_text()
+    (
+        Path(__file__).parent.parent / "custom_components" / DOMAIN / "translations" / "en.json"
+    ).read_text()
 )
+"""The texts as Home Assistant reads them (tests/test_gen_translations.py keeps en.json current)."""
 HIGH_MEMORY = {"container.memory_used_bytes": 600 * MIB}
 BCRYPT_FAILED = "status_bcrypt_failed.json"
 NEW_PROCESS = {"server.started_at": "2026-11-26T00:00:00.000Z"}
@@ -189,6 +193,7 @@ async def test_unreachable_raised_and_cleared(  # noqa: PLR0917
         "fix": None,
         "addon_slug": None,
         "addon": TITLE,
+        "rollback_version": None,
     }
     assert not issue.is_persistent
     assert _alerts(events) == [
@@ -372,6 +377,7 @@ async def test_native_modules_one_issue_each(  # noqa: PLR0917
         "fix": "rebuild",
         "addon_slug": ADDON_SLUG,
         "addon": "HAsync",
+        "rollback_version": None,
         "module": "bcrypt",
     }
     assert _issue(hass, entry, "native_module_failed", "better-sqlite3") is None
@@ -486,6 +492,12 @@ async def test_native_module_not_rebuildable(
             ir.IssueSeverity.ERROR,
             "node_unsupported_update",
         ),
+        (
+            {"errors.count_24h": 10},
+            "errors_logged",
+            ir.IssueSeverity.WARNING,
+            "errors_logged",
+        ),
     ],
 )
 @pytest.mark.parametrize("with_supervisor", [False, True])
@@ -534,6 +546,8 @@ async def test_placeholders_cover_the_translations(  # noqa: PLR0917
         "frontend.present": False,
         "history.memory_growth_mib_per_hour": 30.0,
         "server.uptime_s": 7 * 3600,
+        "errors.count_24h": 12,
+        "errors.last_message": "sample not stored: database or disk is full",
     }
     mock_hasync_client.status.return_value = status_document(broken, BCRYPT_FAILED)
     await _setup(hass, entry, {CONF_MEMORY_MINUTES: 1, CONF_CPU_MINUTES: 1})
@@ -569,6 +583,60 @@ async def test_placeholders_cover_the_translations(  # noqa: PLR0917
         if with_supervisor
         else set()
     )
+
+
+# --- errors logged --------------------------------------------------------------------
+
+
+async def test_errors_logged_shows_the_last_message_and_clears_below_the_threshold(
+    hass: HomeAssistant,
+    freezer: FrozenDateTimeFactory,
+    init_integration: MockConfigEntry,
+    mock_hasync_client: MagicMock,
+    events: list[Event],
+) -> None:
+    """Raised at the threshold with the last message, kept while at it, cleared below it."""
+    readonly = "sample not stored: attempt to write a readonly database"
+    errors = {"errors.count_24h": 10, "errors.http_5xx_24h": 2, "errors.last_message": readonly}
+    mock_hasync_client.status.return_value = status_document(errors)
+    await _tick(hass, freezer)
+    issue = _issue(hass, init_integration, "errors_logged")
+    assert issue is not None
+    assert issue.translation_placeholders == {
+        "addon": TITLE,
+        "count": "10",
+        "fatal": "0",
+        "http_5xx": "2",
+        "threshold": "10",
+        "last_message": readonly,
+    }
+    mock_hasync_client.status.return_value = status_document({**errors, "errors.count_24h": 11})
+    await _tick(hass, freezer)
+    mock_hasync_client.status.return_value = status_document({**errors, "errors.count_24h": 9})
+    await _tick(hass, freezer)
+    assert _issue(hass, init_integration, "errors_logged") is None
+    assert [(e["issue"], e["active"], e["value"]) for e in _alerts(events)] == [
+        ("errors_logged", True, 10),
+        ("errors_logged", False, 9),
+    ]
+
+
+async def test_errors_logged_on_one_fatal_record_and_never_from_an_older_server(
+    hass: HomeAssistant,
+    freezer: FrozenDateTimeFactory,
+    init_integration: MockConfigEntry,
+    mock_hasync_client: MagicMock,
+) -> None:
+    """Any fatal record raises it; a server without the counts clears it (they are unknown)."""
+    fatal = {"errors.count_24h": 1, "errors.fatal_24h": 1, "errors.last_message": "cannot start"}
+    mock_hasync_client.status.return_value = status_document(fatal)
+    await _tick(hass, freezer)
+    assert _issue(hass, init_integration, "errors_logged") is not None
+    older = status_json()
+    del older["errors"]
+    mock_hasync_client.status.return_value = StatusDocument.from_dict(older)
+    await _tick(hass, freezer)
+    assert _issue(hass, init_integration, "errors_logged") is None
 
 
 # --- lifecycle ------------------------------------------------------------------------

@@ -7,8 +7,10 @@ from typing import Any
 import pytest
 
 from custom_components.hasync import rules
+from custom_components.hasync.client.models import StatusDocument
 from custom_components.hasync.const import (
     CONF_CPU_MINUTES,
+    CONF_ERRORS_THRESHOLD,
     CONF_FAILURE_THRESHOLD,
     CONF_MEMORY_MINUTES,
     CONF_SCAN_INTERVAL,
@@ -16,7 +18,7 @@ from custom_components.hasync.const import (
 from custom_components.hasync.data import HAsyncOptions, StatusSample
 from custom_components.hasync.rules import Evaluation
 
-from .conftest import status_document
+from .conftest import status_document, status_json
 
 MIB = 1024 * 1024
 NOW = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
@@ -435,6 +437,59 @@ def test_memory_leak_unknown_is_not_a_leak() -> None:
     assert unknown_window.active is False
     assert unknown_window.placeholders["hours"] == "unknown"
     assert _leak(50, failures=1) == Evaluation(active=None, threshold=10)
+
+
+# --- errors logged --------------------------------------------------------------------
+
+
+def _errors(
+    count: int, fatal: int = 0, failures: int = 0, threshold: int | None = None
+) -> Evaluation:
+    options = HAsyncOptions.from_options(
+        {} if threshold is None else {CONF_ERRORS_THRESHOLD: threshold}
+    )
+    changes = {
+        "errors.count_24h": count,
+        "errors.fatal_24h": fatal,
+        "errors.http_5xx_24h": 4,
+        "errors.last_message": "sample not stored: attempt to write a readonly database",
+    }
+    return rules.errors_logged([_sample(0, changes)], failures, options, NOW)
+
+
+@pytest.mark.parametrize(("count", "active"), [(0, False), (9, False), (10, True), (11, True)])
+def test_errors_logged_threshold(count: int, active: bool) -> None:
+    """Active from the threshold on (default 10), and below it again: the count is over 24 h."""
+    assert _errors(count) == Evaluation(
+        active=active,
+        value=count,
+        threshold=10,
+        placeholders={
+            "count": str(count),
+            "fatal": "0",
+            "http_5xx": "4",
+            "threshold": "10",
+            "last_message": "sample not stored: attempt to write a readonly database",
+        },
+    )
+
+
+def test_errors_logged_any_fatal_record_and_the_option() -> None:
+    """One fatal record is enough whatever the count; the threshold is an option."""
+    assert _errors(1, fatal=1).active is True
+    assert _errors(2, threshold=2).active is True
+    assert _errors(1, threshold=2).active is False
+
+
+def test_errors_logged_unknown_counts() -> None:
+    """A server without the errors block reports none; no current document: no verdict."""
+    raw = status_json()
+    del raw["errors"]
+    older = StatusSample(NOW, StatusDocument.from_dict(raw))
+    assert rules.errors_logged([older], 0, OPTIONS, NOW) == Evaluation(active=False, threshold=10)
+    assert _errors(50, failures=1) == Evaluation(active=None, threshold=10)
+    silent = rules.errors_logged([_sample(0, {"errors.count_24h": 12})], 0, OPTIONS, NOW)
+    assert silent.placeholders["last_message"] == "none"
 
 
 def test_sustained_above_without_samples() -> None:

@@ -12,8 +12,9 @@ from syrupy.assertion import SnapshotAssertion
 from custom_components.hasync.client.models import StatusDocument
 from custom_components.hasync.const import DOMAIN
 
-from .conftest import INSTANCE_ID, load_json, load_status, status_json
+from .conftest import INSTANCE_ID, load_json, load_status, status_document, status_json
 
+ERROR_ATTRIBUTES = ("fatal_24h", "http_5xx_24h", "last_error_at", "last_message")
 MIB = 1 << 20
 
 
@@ -110,6 +111,43 @@ async def test_server_from_before_effective_figures(
     rss = hass.states.get("sensor.hasync_process_memory_rss")
     assert rss is not None
     assert float(rss.state) == pytest.approx(raw["process"]["rss_bytes"] / MIB)
+
+
+async def test_errors_24h(
+    hass: HomeAssistant, mock_config_entry: MockConfigEntry, mock_hasync_client: MagicMock
+) -> None:
+    """The server's error count, with its details as attributes; unknown from an older server."""
+    mock_hasync_client.status.return_value = status_document(
+        {
+            "errors.count_24h": 7,
+            "errors.fatal_24h": 1,
+            "errors.http_5xx_24h": 3,
+            "errors.last_at": "2026-11-25T22:40:02.114Z",
+            "errors.last_message": "uncaught exception: boom",
+        }
+    )
+    await _setup(hass, mock_config_entry)
+    state = hass.states.get("sensor.hasync_errors_24_h")
+    assert state is not None
+    assert state.state == "7"
+    assert {key: state.attributes[key] for key in ERROR_ATTRIBUTES} == {
+        "fatal_24h": 1,
+        "http_5xx_24h": 3,
+        "last_error_at": "2026-11-25T22:40:02.114000+00:00",
+        "last_message": "uncaught exception: boom",
+    }
+
+    raw = status_json()
+    del raw["errors"]
+    mock_hasync_client.status.return_value = StatusDocument.from_dict(raw)
+    await mock_config_entry.runtime_data.coordinator.async_refresh()
+    await hass.async_block_till_done()
+    state = hass.states.get("sensor.hasync_errors_24_h")
+    assert state is not None
+    assert state.state == STATE_UNKNOWN
+    assert {key: state.attributes[key] for key in ERROR_ATTRIBUTES} == dict.fromkeys(
+        ERROR_ATTRIBUTES
+    )
 
 
 @pytest.mark.usefixtures("mock_hasync_client")

@@ -30,8 +30,13 @@ from custom_components.hasync.config_flow import (
 from custom_components.hasync.const import DOMAIN
 from custom_components.hasync.supervisor import AddonFix
 
+from .common import load_script_module
+
 PACKAGE = Path(__file__).parent.parent / "custom_components" / DOMAIN
-STRINGS: dict[str, Any] = json.loads((PACKAGE / "strings.json").read_text())
+# The texts as Home Assistant reads them: references to other keys resolved.
+STRINGS: dict[str, Any] = load_script_module("translations").resolve(
+    json.loads((PACKAGE / "strings.json").read_text())
+)
 PLACEHOLDER = re.compile(r"{(\w+)}")
 
 
@@ -59,7 +64,7 @@ def _placeholders(text: str) -> set[str]:
 
 
 def test_en_json_is_a_complete_copy() -> None:
-    """Custom integrations do not resolve [%key:…%] references: en.json is strings.json."""
+    """Custom integrations do not resolve [%key:…%] references: en.json has them resolved."""
     en = (PACKAGE / "translations" / "en.json").read_text()
     assert json.loads(en) == STRINGS
     assert "[%key:" not in en
@@ -195,12 +200,27 @@ def test_issue_translations() -> None:
         AddonFix.REBUILD: {"rebuild_failed", "rebuild_running"},
         AddonFix.UPDATE: {"update_failed", "no_update_available"},
     }
+    # The rollback's steps, aborts and result, in every flow of an issue that offers it.
+    rollback_steps = {"choose", "no_backup", "rollback"}
+    rollback_aborts = {
+        "backups_unavailable": {"error"},
+        "rollback_failed": {"addon", "rollback_version", "error"},
+        "no_backup": {"addon", "rollback_version"},
+    }
     for spec in repairs.ISSUES:
         plain = issues[spec.translation_key(None)]
         used.add(spec.translation_key(None))
         assert set(plain) == {"title", "description"}, spec.key
         assert plain["title"]
         assert plain["description"]
+        if spec.rollback:
+            key = spec.translation_key(None, rollback=True)
+            used.add(key)
+            flow = issues[key]["fix_flow"]
+            assert issues[key]["title"] == plain["title"], key
+            assert set(flow["step"]) == {"rollback"}, key
+            assert {r: _placeholders(t) for r, t in flow["abort"].items()} == rollback_aborts
+            assert set(flow["create_entry"]) == {"rollback_started"}, key
         if spec.fix is None:
             continue
         key = spec.translation_key(spec.fix)
@@ -208,13 +228,20 @@ def test_issue_translations() -> None:
         fixable = issues[key]
         assert set(fixable) == {"title", "fix_flow"}, key
         assert fixable["title"] == plain["title"], key
-        confirm = fixable["fix_flow"]["step"]["confirm"]
-        assert confirm["title"]
-        assert confirm["description"]
-        assert set(fixable["fix_flow"]["step"]) == {"confirm"}, key
-        assert set(fixable["fix_flow"]["abort"]) == aborts[spec.fix], key
+        steps = fixable["fix_flow"]["step"]
+        assert steps["confirm"]["title"]
+        assert steps["confirm"]["description"]
+        assert set(steps) == {"confirm"} | (rollback_steps if spec.rollback else set()), key
+        if spec.rollback:
+            assert set(steps["choose"]["menu_options"]) == {"rollback", "confirm"}, key
+            assert set(steps["no_backup"]["menu_options"]) == {"confirm"}, key
+        expected_aborts = aborts[spec.fix] | (set(rollback_aborts) if spec.rollback else set())
+        assert set(fixable["fix_flow"]["abort"]) == expected_aborts, key
         for reason, text in fixable["fix_flow"]["abort"].items():
-            expected = {"addon", "error"} if reason.endswith("_failed") else {"addon"}
+            if reason in rollback_aborts:
+                expected = rollback_aborts[reason]
+            else:
+                expected = {"addon", "error"} if reason.endswith("_failed") else {"addon"}
             assert _placeholders(text) == expected, f"{key}: {reason}"
     assert used == set(issues)
 
@@ -226,7 +253,9 @@ def test_issue_translations() -> None:
         and getattr(call.func, "attr", None) == "_abort"
         and (reason := _constant(call.args[0])) is not None
     }
-    assert reasons | {f"{fix}_failed" for fix in AddonFix} == set().union(*aborts.values())
+    assert reasons | {f"{fix}_failed" for fix in AddonFix} == set().union(
+        *aborts.values(), rollback_aborts
+    )
 
 
 @pytest.mark.parametrize("section", ["config", "options", "entity", "exceptions", "issues"])

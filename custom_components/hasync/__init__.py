@@ -6,6 +6,7 @@ from homeassistant.core import HomeAssistant
 from .coordinator import HAsyncDataUpdateCoordinator
 from .data import HAsyncConfigEntry, HAsyncData
 from .repairs import HAsyncRepairs, async_delete_entry_issues
+from .rollback import HealthyVersion
 
 PLATFORMS = [Platform.BINARY_SENSOR, Platform.BUTTON, Platform.SENSOR]
 
@@ -35,5 +36,6 @@ async def async_unload_entry(hass: HomeAssistant, entry: HAsyncConfigEntry) -> b
 
 
 async def async_remove_entry(hass: HomeAssistant, entry: HAsyncConfigEntry) -> None:
-    """Delete the repair issues of a removed entry."""
+    """Delete the repair issues and the stored healthy version of a removed entry."""
     async_delete_entry_issues(hass, entry.entry_id)
+    await HealthyVersion(hass, entry.entry_id).async_remove()

@@ -34,6 +34,7 @@ from .const import (
     CONF_ADDON_SLUG,
     CONF_CPU_MINUTES,
     CONF_CPU_THRESHOLD_PERCENT,
+    CONF_ERRORS_THRESHOLD,
     CONF_FAILURE_THRESHOLD,
     CONF_LEAK_THRESHOLD_MIB_PER_HOUR,
     CONF_MEMORY_MINUTES,
@@ -43,6 +44,7 @@ from .const import (
     CPU_THRESHOLD_PERCENT_RANGE,
     DEVICE_NAME,
     DOMAIN,
+    ERRORS_THRESHOLD_RANGE,
     FAILURE_THRESHOLD_RANGE,
     LEAK_THRESHOLD_MIB_PER_HOUR_RANGE,
     LOGGER,
@@ -116,6 +118,7 @@ OPTIONS_SCHEMA = probatio.Schema(
         probatio.Required(CONF_LEAK_THRESHOLD_MIB_PER_HOUR): _number(
             LEAK_THRESHOLD_MIB_PER_HOUR_RANGE, "MiB/h"
         ),
+        probatio.Required(CONF_ERRORS_THRESHOLD): _number(ERRORS_THRESHOLD_RANGE),
         **{probatio.Required(rule_option_key(rule)): BooleanSelector() for rule in RULES},
     }
 )

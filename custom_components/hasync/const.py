@@ -27,6 +27,7 @@ CONF_MEMORY_MINUTES: Final = "memory_minutes"
 CONF_CPU_THRESHOLD_PERCENT: Final = "cpu_threshold_percent"
 CONF_CPU_MINUTES: Final = "cpu_minutes"
 CONF_LEAK_THRESHOLD_MIB_PER_HOUR: Final = "leak_threshold_mib_per_hour"
+CONF_ERRORS_THRESHOLD: Final = "errors_threshold"
 
 DEFAULT_SCAN_INTERVAL: Final = 30
 DEFAULT_FAILURE_THRESHOLD: Final = 3
@@ -35,6 +36,7 @@ DEFAULT_MEMORY_MINUTES: Final = 5
 DEFAULT_CPU_THRESHOLD_PERCENT: Final = 80
 DEFAULT_CPU_MINUTES: Final = 10
 DEFAULT_LEAK_THRESHOLD_MIB_PER_HOUR: Final = 10
+DEFAULT_ERRORS_THRESHOLD: Final = 10
 
 # Inclusive ranges the options flow accepts.
 SCAN_INTERVAL_RANGE: Final = (10, 300)
@@ -44,6 +46,7 @@ MEMORY_MINUTES_RANGE: Final = (1, 120)
 CPU_THRESHOLD_PERCENT_RANGE: Final = (1, 100)
 CPU_MINUTES_RANGE: Final = (1, 120)
 LEAK_THRESHOLD_MIB_PER_HOUR_RANGE: Final = (1, 1024)
+ERRORS_THRESHOLD_RANGE: Final = (1, 10000)
 
 # Repair rules (issue 6). Each can be switched off with the option `<rule>_enabled`.
 RULE_UNREACHABLE: Final = "unreachable"
@@ -54,6 +57,7 @@ RULE_NODE_UNSUPPORTED: Final = "node_unsupported"
 RULE_DATABASE: Final = "database"
 RULE_FRONTEND: Final = "frontend"
 RULE_MEMORY_LEAK: Final = "memory_leak"
+RULE_ERRORS: Final = "errors"
 RULES: Final = (
     RULE_UNREACHABLE,
     RULE_HIGH_MEMORY,
@@ -63,6 +67,7 @@ RULES: Final = (
     RULE_DATABASE,
     RULE_FRONTEND,
     RULE_MEMORY_LEAK,
+    RULE_ERRORS,
 )
 
 
@@ -81,6 +86,7 @@ ISSUE_NODE_UNSUPPORTED: Final = "node_unsupported"
 ISSUE_DATABASE_UNAVAILABLE: Final = "database_unavailable"
 ISSUE_FRONTEND_MISSING: Final = "frontend_missing"
 ISSUE_MEMORY_LEAK_SUSPECTED: Final = "memory_leak_suspected"
+ISSUE_ERRORS_LOGGED: Final = "errors_logged"
 
 EVENT_ALERT: Final = "hasync_alert"
 """Fired when a repair issue is raised or cleared: issue, active, value, threshold, entry_id."""
@@ -105,3 +111,7 @@ CHECK_DATABASE: Final = "database"
 CHECK_FRONTEND: Final = "frontend"
 
 ATTR_FAILING_CHECKS: Final = "failing_checks"
+ATTR_FATAL_24H: Final = "fatal_24h"
+ATTR_HTTP_5XX_24H: Final = "http_5xx_24h"
+ATTR_LAST_ERROR_AT: Final = "last_error_at"
+ATTR_LAST_MESSAGE: Final = "last_message"

@@ -11,6 +11,7 @@ from .client.models import StatusDocument
 from .const import (
     CONF_CPU_MINUTES,
     CONF_CPU_THRESHOLD_PERCENT,
+    CONF_ERRORS_THRESHOLD,
     CONF_FAILURE_THRESHOLD,
     CONF_LEAK_THRESHOLD_MIB_PER_HOUR,
     CONF_MEMORY_MINUTES,
@@ -18,6 +19,7 @@ from .const import (
     CONF_SCAN_INTERVAL,
     DEFAULT_CPU_MINUTES,
     DEFAULT_CPU_THRESHOLD_PERCENT,
+    DEFAULT_ERRORS_THRESHOLD,
     DEFAULT_FAILURE_THRESHOLD,
     DEFAULT_LEAK_THRESHOLD_MIB_PER_HOUR,
     DEFAULT_MEMORY_MINUTES,
@@ -50,6 +52,7 @@ DEFAULT_OPTIONS: Mapping[str, Any] = {
     CONF_CPU_THRESHOLD_PERCENT: DEFAULT_CPU_THRESHOLD_PERCENT,
     CONF_CPU_MINUTES: DEFAULT_CPU_MINUTES,
     CONF_LEAK_THRESHOLD_MIB_PER_HOUR: DEFAULT_LEAK_THRESHOLD_MIB_PER_HOUR,
+    CONF_ERRORS_THRESHOLD: DEFAULT_ERRORS_THRESHOLD,
     **{rule_option_key(rule): True for rule in RULES},
 }
 """Every option with its default; an entry's options override these key by key."""
@@ -66,6 +69,7 @@ class HAsyncOptions:
     cpu_threshold_percent: int
     cpu_window: timedelta
     leak_threshold_mib_per_hour: int
+    errors_threshold: int
     enabled_rules: frozenset[str] = field(default_factory=frozenset)
 
     @classmethod
@@ -80,6 +84,7 @@ class HAsyncOptions:
             cpu_threshold_percent=int(merged[CONF_CPU_THRESHOLD_PERCENT]),
             cpu_window=timedelta(minutes=int(merged[CONF_CPU_MINUTES])),
             leak_threshold_mib_per_hour=int(merged[CONF_LEAK_THRESHOLD_MIB_PER_HOUR]),
+            errors_threshold=int(merged[CONF_ERRORS_THRESHOLD]),
             enabled_rules=frozenset(rule for rule in RULES if merged[rule_option_key(rule)]),
         )
 

@@ -26,6 +26,12 @@ issue's translation have a description or a fix flow, not both, so the translati
 ``<key>`` for the explaining variant and ``<key>_<fix>`` (``unreachable_restart``) for the
 fixable one.
 
+The issues of a failing version-bound check (native modules, Node.js) also offer a rollback
+(rollback.py) while the server runs another version than the last one seen healthy: the fix flow
+looks for a backup of that version and offers to restore it next to the issue's own fix, or says
+that there is none. Such an issue is fixable even without a fix of its own
+(``<key>_rollback``).
+
 ``hasync_alert`` carries ``entry_id``, ``issue`` (the key), ``active``, ``value``,
 ``threshold`` and, for native modules, ``module``.
 """
@@ -33,7 +39,7 @@ fixable one.
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, override
+from typing import Any
 
 from aiohasupervisor import SupervisorTimeoutError
 from homeassistant.components.hassio import SupervisorError
@@ -42,6 +48,7 @@ from homeassistant.config_entries import ConfigEntryState
 from homeassistant.core import HomeAssistant, callback
 from homeassistant.helpers import issue_registry as ir
 from homeassistant.util import dt as dt_util, slugify
+import probatio
 
 from . import rules
 from .const import (
@@ -49,6 +56,7 @@ from .const import (
     DOMAIN,
     EVENT_ALERT,
     ISSUE_DATABASE_UNAVAILABLE,
+    ISSUE_ERRORS_LOGGED,
     ISSUE_FRONTEND_MISSING,
     ISSUE_HIGH_CPU,
     ISSUE_HIGH_MEMORY,
@@ -58,6 +66,7 @@ from .const import (
     ISSUE_UNREACHABLE,
     LOGGER,
     RULE_DATABASE,
+    RULE_ERRORS,
     RULE_FRONTEND,
     RULE_HIGH_CPU,
     RULE_HIGH_MEMORY,
@@ -68,6 +77,7 @@ from .const import (
 )
 from .coordinator import HAsyncDataUpdateCoordinator
 from .data import HAsyncConfigEntry, StatusSample
+from .rollback import HealthyVersion, RollbackBackup, async_find_backup, async_restore
 from .supervisor import (
     AddonFix,
     async_addon_builds_locally,
@@ -95,19 +105,24 @@ class IssueSpec:
     """What the fix flow does; None: the issue only explains."""
     evaluate: rules.Rule | None = None
     """The rule; None for the native-module rule, which yields one verdict per module."""
+    rollback: bool = False
+    """Whether a rollback to the last healthy version can fix it (a version-bound check)."""
 
     @property
     def per_module(self) -> bool:
         """Whether this rule raises one issue per native module."""
         return self.evaluate is None
 
-    def translation_key(self, fix: AddonFix | None) -> str:
+    def translation_key(self, fix: AddonFix | None, rollback: bool = False) -> str:
         """Return the translation key: ``<key>`` explains, ``<key>_<fix>`` has a fix flow.
 
         hassfest allows an issue's translation either a description or a fix flow, so an
-        issue that is fixable only with Supervisor has one key for each case.
+        issue that is fixable only with Supervisor has one key for each case;
+        ``<key>_rollback`` is the flow of an issue whose only fix is the rollback.
         """
-        return self.key if fix is None else f"{self.key}_{fix}"
+        if fix is not None:
+            return f"{self.key}_{fix}"
+        return f"{self.key}_rollback" if rollback else self.key
 
 
 ISSUES: tuple[IssueSpec, ...] = (
@@ -141,6 +156,7 @@ ISSUES: tuple[IssueSpec, ...] = (
         severity=ir.IssueSeverity.ERROR,
         anchor="native-module-failed",
         fix=AddonFix.REBUILD,
+        rollback=True,
     ),
     IssueSpec(
         rule=RULE_NODE_UNSUPPORTED,
@@ -149,6 +165,7 @@ ISSUES: tuple[IssueSpec, ...] = (
         anchor="node-unsupported",
         fix=AddonFix.UPDATE,
         evaluate=rules.node_unsupported,
+        rollback=True,
     ),
     IssueSpec(
         rule=RULE_DATABASE,
@@ -173,6 +190,14 @@ ISSUES: tuple[IssueSpec, ...] = (
         anchor="memory-leak-suspected",
         fix=AddonFix.RESTART,
         evaluate=rules.memory_leak,
+    ),
+    IssueSpec(
+        rule=RULE_ERRORS,
+        key=ISSUE_ERRORS_LOGGED,
+        severity=ir.IssueSeverity.WARNING,
+        anchor="errors-logged",
+        fix=None,
+        evaluate=rules.errors_logged,
     ),
 )
 
@@ -242,12 +267,14 @@ class HAsyncRepairs:
         self.coordinator = coordinator
         self.builds_locally: bool | None = None
         """Whether Supervisor builds the add-on here (so it can rebuild it); None if unknown."""
+        self.healthy = HealthyVersion(hass, entry.entry_id)
         self._fixed: dict[str, _Fixed] = {}
         self._confirmed: set[str] = set()
         """Issues this manager has raised, or confirmed after a reload with its own figures."""
 
     async def async_setup(self) -> None:
-        """Learn how the add-on is built, evaluate once, then after every update."""
+        """Learn how the add-on is built and its healthy version, evaluate once, then always."""
+        await self.healthy.async_load()
         slug = self.coordinator.addon_slug
         if slug is not None and async_supervisor_available(self.hass, slug):
             self.builds_locally = await async_addon_builds_locally(self.hass, slug)
@@ -270,6 +297,8 @@ class HAsyncRepairs:
         now = dt_util.utcnow()
         samples = list(coordinator.samples)
         failures = coordinator.consecutive_failures
+        if samples and not failures:
+            self.healthy.async_observe(samples[-1].document)
         prefix = f"{self.entry.entry_id}_"
         ours = [
             issue
@@ -365,16 +394,29 @@ class HAsyncRepairs:
         """
         existing = ir.async_get(self.hass).async_get_issue(DOMAIN, raised_id)
         was_active = existing is not None and existing.active
-        if was_active and raised_id in self._confirmed:
-            return
-        self._confirmed.add(raised_id)
         coordinator = self.coordinator
         slug = coordinator.addon_slug
         fix = spec.fix
         if fix is AddonFix.REBUILD and not self.builds_locally:
             fix = None  # an add-on from an image registry cannot be rebuilt here
-        if slug is None or not async_supervisor_available(self.hass, slug):
+        supervised = slug is not None and async_supervisor_available(self.hass, slug)
+        if not supervised:
             fix = None
+        rollback_version = self._rollback_version(spec) if supervised else None
+        data: dict[str, str | int | float | None] = {
+            "entry_id": self.entry.entry_id,
+            "issue": spec.key,
+            "fix": None if fix is None else fix.value,
+            "addon_slug": slug,
+            "addon": self.entry.title,
+            "rollback_version": rollback_version,
+        }
+        if finding.module is not None:
+            data["module"] = finding.module
+        # Written again only when what the fix flow offers changed (a new server version).
+        if was_active and raised_id in self._confirmed and existing and existing.data == data:
+            return
+        self._confirmed.add(raised_id)
         evaluation = finding.evaluation
         placeholders = {**evaluation.placeholders, "addon": self.entry.title}
         if spec.key == ISSUE_UNREACHABLE:
@@ -383,23 +425,14 @@ class HAsyncRepairs:
         # The texts come from the server, which may echo the token in them.
         redact = coordinator.redact
         placeholders = {key: redact(value) for key, value in placeholders.items()}
-        data: dict[str, str | int | float | None] = {
-            "entry_id": self.entry.entry_id,
-            "issue": spec.key,
-            "fix": None if fix is None else fix.value,
-            "addon_slug": slug,
-            "addon": self.entry.title,
-        }
-        if finding.module is not None:
-            data["module"] = finding.module
         ir.async_create_issue(
             self.hass,
             DOMAIN,
             raised_id,
-            is_fixable=fix is not None,
+            is_fixable=fix is not None or rollback_version is not None,
             is_persistent=False,
             severity=spec.severity,
-            translation_key=spec.translation_key(fix),
+            translation_key=spec.translation_key(fix, rollback_version is not None),
             translation_placeholders=placeholders,
             learn_more_url=learn_more_url(spec),
             data=data,
@@ -407,6 +440,13 @@ class HAsyncRepairs:
         if not was_active:
             LOGGER.debug("Raised repair issue %s", raised_id)
             self._fire(spec, finding.module, evaluation, active=True)
+
+    def _rollback_version(self, spec: IssueSpec) -> str | None:
+        """Return the version a rollback would restore, if one applies to this issue."""
+        healthy = self.healthy.version
+        if not spec.rollback or healthy is None:
+            return None
+        return None if healthy == self.coordinator.data.server.version else healthy
 
     def _clear(
         self,
@@ -460,53 +500,152 @@ class HAsyncRepairs:
         self.hass.bus.async_fire(EVENT_ALERT, data)
 
 
-class HAsyncFixFlow(ConfirmRepairFlow):
-    """Confirm, then restart, rebuild or update the add-on through Supervisor."""
+class HAsyncFixFlow(RepairsFlow):
+    """Restart, rebuild or update the add-on, or restore its last healthy version, after a confirm.
 
-    def __init__(self, fix: AddonFix, addon_slug: str, entry_id: str, addon: str) -> None:
+    With a rollback to offer (``rollback_version``), the first step looks for a backup of that
+    version: found, it is offered next to the issue's own fix (a menu) or alone; not found, the
+    flow says so and offers the own fix, or ends there. Supervisor errors end the flow with a
+    translated reason and change nothing.
+    """
+
+    def __init__(
+        self,
+        fix: AddonFix | None,
+        addon_slug: str,
+        entry_id: str,
+        addon: str,
+        rollback_version: str | None = None,
+    ) -> None:
         """Remember what to do with which add-on."""
         super().__init__()
         self._fix = fix
         self._addon_slug = addon_slug
         self._entry_id = entry_id
         self._addon = addon
+        self._rollback_version = rollback_version
+        self._backup: RollbackBackup | None = None
+
+    def _placeholders(self) -> dict[str, str]:
+        """Return the issue's own placeholders and those of the rollback."""
+        issue = ir.async_get(self.hass).async_get_issue(self.handler, self.issue_id)
+        placeholders = {**((issue and issue.translation_placeholders) or {}), "addon": self._addon}
+        if self._rollback_version is not None:
+            placeholders["rollback_version"] = self._rollback_version
+        if (backup := self._backup) is not None:
+            placeholders["backup_name"] = backup.name
+            placeholders["backup_date"] = dt_util.as_local(backup.date).strftime("%Y-%m-%d %H:%M")
+        return placeholders
 
     def _abort(self, reason: str, error: Exception | None = None) -> RepairsFlowResult:
         placeholders = {"addon": self._addon}
+        if self._rollback_version is not None:
+            placeholders["rollback_version"] = self._rollback_version
         if error is not None:
             placeholders["error"] = str(error) or type(error).__name__
         return self.async_abort(reason=reason, description_placeholders=placeholders)
 
-    @override
     async def async_step_init(self, user_input: dict[str, str] | None = None) -> RepairsFlowResult:
-        """Offer the fix; an update is offered only when Supervisor has one."""
+        """Find what can be offered: the backup to restore, an update that exists."""
+        if self._rollback_version is not None:
+            try:
+                self._backup = await async_find_backup(
+                    self.hass, self._addon_slug, self._rollback_version
+                )
+            except SupervisorError as err:
+                return self._abort("backups_unavailable", err)
         if self._fix is AddonFix.UPDATE:
             try:
                 available = await async_update_available(self.hass, self._addon_slug)
             except SupervisorError as err:
                 return self._abort("update_failed", err)
             if not available:
-                return self._abort("no_update_available")
+                if self._rollback_version is None:
+                    return self._abort("no_update_available")
+                self._fix = None  # the rollback is what remains
+        if self._backup is not None:
+            if self._fix is None:
+                return await self.async_step_rollback()
+            return await self.async_step_choose()
+        if self._rollback_version is not None:
+            if self._fix is None:
+                return self._abort("no_backup")
+            return await self.async_step_no_backup()
         return await self.async_step_confirm()
 
-    @override
+    async def async_step_choose(
+        self, user_input: dict[str, str] | None = None
+    ) -> RepairsFlowResult:
+        """Offer the rollback next to the issue's own fix."""
+        return self.async_show_menu(
+            step_id="choose",
+            menu_options=["rollback", "confirm"],
+            description_placeholders=self._placeholders(),
+        )
+
+    async def async_step_no_backup(
+        self, user_input: dict[str, str] | None = None
+    ) -> RepairsFlowResult:
+        """Say that no backup holds the healthy version; offer the issue's own fix."""
+        return self.async_show_menu(
+            step_id="no_backup",
+            menu_options=["confirm"],
+            description_placeholders=self._placeholders(),
+        )
+
     async def async_step_confirm(
         self, user_input: dict[str, str] | None = None
     ) -> RepairsFlowResult:
-        """Show what the fix does; on submit, ask Supervisor to do it."""
+        """Show what the issue's fix does; on submit, ask Supervisor to do it."""
+        fix = self._fix
+        assert fix is not None  # noqa: S101 - init offers this step only with a fix
         if user_input is None:
-            return await super().async_step_confirm()
+            return self._confirmation("confirm")
         try:
-            await async_fix_addon(self.hass, self._addon_slug, self._fix)
+            await async_fix_addon(self.hass, self._addon_slug, fix)
         except SupervisorError as err:
-            if self._fix is AddonFix.REBUILD and isinstance(err, SupervisorTimeoutError):
+            if fix is AddonFix.REBUILD and isinstance(err, SupervisorTimeoutError):
                 # Supervisor goes on building after the request times out.
                 return self._abort("rebuild_running")
-            return self._abort(f"{self._fix}_failed", err)
+            return self._abort(f"{fix}_failed", err)
+        return self._fixed()
+
+    async def async_step_rollback(
+        self, user_input: dict[str, str] | None = None
+    ) -> RepairsFlowResult:
+        """Show the backup to restore; on submit, restore only the add-on from it."""
+        backup = self._backup
+        assert backup is not None  # noqa: S101 - init offers this step only with a backup
+        if user_input is None:
+            return self._confirmation("rollback")
+        try:
+            await async_restore(self.hass, self._addon_slug, backup)
+        except SupervisorError as err:
+            return self._abort("rollback_failed", err)
+        return self._fixed("rollback_started")
+
+    def _confirmation(self, step_id: str) -> RepairsFlowResult:
+        """Show a step that describes what Submit does."""
+        return self.async_show_form(
+            step_id=step_id,
+            data_schema=probatio.Schema({}),
+            description_placeholders=self._placeholders(),
+        )
+
+    def _fixed(self, description: str | None = None) -> RepairsFlowResult:
+        """Tell the entry's repairs that the fix ran, so only new evidence brings the issue back.
+
+        ``description``: the result's text (a restore goes on in the background), if not the
+        default one.
+        """
         entry: HAsyncConfigEntry | None = self.hass.config_entries.async_get_entry(self._entry_id)
         if entry is not None and entry.state is ConfigEntryState.LOADED:
             entry.runtime_data.repairs.async_fixed(self.issue_id)
-        return self.async_create_entry(data={})
+        if description is None:
+            return self.async_create_entry(data={})
+        return self.async_create_entry(
+            data={}, description=description, description_placeholders=self._placeholders()
+        )
 
 
 async def async_create_fix_flow(
@@ -517,12 +656,12 @@ async def async_create_fix_flow(
     """Return the fix flow of a fixable HAsync issue."""
     data = data or {}
     fix, slug, entry_id = data.get("fix"), data.get("addon_slug"), data.get("entry_id")
-    if (
-        isinstance(fix, str)
-        and fix in set(AddonFix)
-        and isinstance(slug, str)
-        and isinstance(entry_id, str)
-    ):
-        return HAsyncFixFlow(AddonFix(fix), slug, entry_id, str(data.get("addon") or slug))
+    rollback_version = data.get("rollback_version")
+    addon_fix = AddonFix(fix) if isinstance(fix, str) and fix in set(AddonFix) else None
+    rollback = rollback_version if isinstance(rollback_version, str) else None
+    known = addon_fix is not None or (fix is None and rollback is not None)
+    if known and isinstance(slug, str) and isinstance(entry_id, str):
+        addon = str(data.get("addon") or slug)
+        return HAsyncFixFlow(addon_fix, slug, entry_id, addon, rollback)
     # Not raised by this version of the integration: confirming just removes it.
     return ConfirmRepairFlow()

@@ -306,3 +306,34 @@ def memory_leak(
             "hours": "unknown" if covered is None else _number(covered),
         },
     )
+
+
+def errors_logged(
+    samples: Sequence[StatusSample],
+    consecutive_failures: int,
+    options: HAsyncOptions,
+    now: datetime,
+) -> Evaluation:
+    """Judge whether the server logged ``errors_threshold`` errors in 24 h, or any fatal one.
+
+    The counts are the server's own, over its last 24 hours, so the issue clears when old errors
+    leave that window. A server from before the counts (no ``errors`` block) reports none.
+    """
+    threshold = options.errors_threshold
+    if (document := _current(samples, consecutive_failures)) is None:
+        return Evaluation(active=None, threshold=threshold)
+    errors = document.errors
+    if errors is None:
+        return Evaluation(active=False, threshold=threshold)
+    return Evaluation(
+        active=errors.count_24h >= threshold or errors.fatal_24h > 0,
+        value=errors.count_24h,
+        threshold=threshold,
+        placeholders={
+            "count": str(errors.count_24h),
+            "fatal": str(errors.fatal_24h),
+            "http_5xx": str(errors.http_5xx_24h),
+            "threshold": str(threshold),
+            "last_message": errors.last_message or "none",
+        },
+    )

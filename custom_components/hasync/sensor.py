@@ -1,9 +1,9 @@
 """Sensors of the HAsync integration."""
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import override
+from typing import Any, override
 
 from homeassistant.components.sensor import (
     SensorDeviceClass,
@@ -15,6 +15,8 @@ from homeassistant.const import PERCENTAGE, EntityCategory, UnitOfInformation, U
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
+from .client.models import ErrorStats
+from .const import ATTR_FATAL_24H, ATTR_HTTP_5XX_24H, ATTR_LAST_ERROR_AT, ATTR_LAST_MESSAGE
 from .coordinator import HAsyncDataUpdateCoordinator
 from .data import HAsyncConfigEntry
 from .entity import HAsyncEntity
@@ -30,6 +32,18 @@ class HAsyncSensorEntityDescription(SensorEntityDescription):
     """Describes a HAsync sensor."""
 
     value_fn: Callable[[HAsyncDataUpdateCoordinator], float | int | str | datetime | None]
+    attributes_fn: Callable[[HAsyncDataUpdateCoordinator], Mapping[str, Any]] | None = None
+
+
+def _error_attributes(coordinator: HAsyncDataUpdateCoordinator) -> Mapping[str, Any]:
+    """Return the rest of the server's error figures; None from a server without them."""
+    errors: ErrorStats | None = coordinator.data.errors
+    return {
+        ATTR_FATAL_24H: errors.fatal_24h if errors else None,
+        ATTR_HTTP_5XX_24H: errors.http_5xx_24h if errors else None,
+        ATTR_LAST_ERROR_AT: errors.last_at.isoformat() if errors and errors.last_at else None,
+        ATTR_LAST_MESSAGE: errors.last_message if errors else None,
+    }
 
 
 def _memory(
@@ -153,6 +167,13 @@ SENSORS: tuple[HAsyncSensorEntityDescription, ...] = (
         entity_registry_enabled_default=False,
         value_fn=lambda c: c.data.database.size_bytes,
     ),
+    HAsyncSensorEntityDescription(
+        key="errors_24h",
+        translation_key="errors_24h",
+        state_class=SensorStateClass.MEASUREMENT,
+        value_fn=lambda c: c.data.errors.count_24h if c.data.errors else None,
+        attributes_fn=_error_attributes,
+    ),
 )
 
 
@@ -170,9 +191,19 @@ class HAsyncSensorEntity(HAsyncEntity, SensorEntity):
     """A figure from the server's status document."""
 
     entity_description: HAsyncSensorEntityDescription
+    # The error count's details change with every error; the recorder keeps the count only.
+    _unrecorded_attributes = frozenset({ATTR_LAST_ERROR_AT, ATTR_LAST_MESSAGE})
 
     @property
     @override
     def native_value(self) -> float | int | str | datetime | None:
         """Return the figure; None (unknown) when the server does not measure it."""
         return self.entity_description.value_fn(self.coordinator)
+
+    @property
+    @override
+    def extra_state_attributes(self) -> Mapping[str, Any] | None:
+        """Return the details of the error count; no attributes for the other figures."""
+        if (attributes_fn := self.entity_description.attributes_fn) is None:
+            return None
+        return attributes_fn(self.coordinator)

@@ -71,14 +71,19 @@ def server_without_bcrypt(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def start_server(
-    data_dir: Path, node_major: int, frontend_dir: Path, *, server_dir: Path = SERVER_DIR
+    data_dir: Path,
+    node_major: int,
+    frontend_dir: Path,
+    *,
+    server_dir: Path = SERVER_DIR,
+    env: dict[str, str] | None = None,
 ) -> ServerProcess:
     """Start a server and wait for /health and its token; kill it if it does not come up."""
     server = ServerProcess(
         data_dir,
         node=node_binary(node_major),
         server_dir=server_dir,
-        env={"HASYNC_FRONTEND_DIR": str(frontend_dir), "HASYNC_LOG_LEVEL": "debug"},
+        env={"HASYNC_FRONTEND_DIR": str(frontend_dir), "HASYNC_LOG_LEVEL": "debug", **(env or {})},
     )
     server.start()
     try:

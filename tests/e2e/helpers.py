@@ -1,9 +1,13 @@
 """Helpers for the end-to-end tests: set the integration up as a user would, read what it shows."""
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import timedelta
 import logging
+import os
+from pathlib import Path
+import subprocess
 import time
 from typing import Any
 
@@ -20,6 +24,32 @@ from pytest_homeassistant_custom_component.common import async_fire_time_changed
 from custom_components.hasync.const import DOMAIN
 from custom_components.hasync.coordinator import HAsyncDataUpdateCoordinator
 from devtools.server import ServerProcess
+
+
+@contextmanager
+def read_only(path: Path) -> Iterator[None]:
+    """Make a file read-only for every process, root included, while the block runs.
+
+    A server opening it then gets a read-only SQLite connection (SQLITE_READONLY on every write).
+    Mode 0444 stops other users; root ignores modes, so as root the file is made immutable
+    (``chattr +i``, which ext4, xfs, btrfs and tmpfs support).
+    """
+    root = os.geteuid() == 0
+    mode = path.stat().st_mode
+    if root:
+        made = subprocess.run(
+            ["chattr", "+i", str(path)], capture_output=True, text=True, check=False
+        )
+        assert made.returncode == 0, f"cannot make {path} immutable: {made.stderr.strip()}"
+    else:
+        path.chmod(0o444)
+    try:
+        yield
+    finally:
+        if root:
+            subprocess.run(["chattr", "-i", str(path)], check=True)
+        else:
+            path.chmod(mode)
 
 
 async def wait_for(predicate: Callable[[], bool], limit: float, what: str) -> float:

@@ -4,7 +4,10 @@ Home Assistant runs as its own process (devtools.HassProcess) from a temporary c
 integration linked in. The test onboards a user through the onboarding API, adds the entry and
 sets its options through the REST flow APIs, reads the states through /api/states and the repair
 issues through the websocket API, then stops and restarts the server and watches `unreachable`
-come and go. It proves the integration loads and works in a real HA, not only in phcc.
+come and go. Then it restarts the server on a read-only database, so every sample it cannot store
+is an error record, and watches the count rise and `errors_logged` appear, and go once the server
+runs on a writable database again. It proves the integration loads and works in a real HA, not only
+in phcc.
 """
 
 import asyncio
@@ -19,15 +22,19 @@ import aiohttp
 import pytest
 
 from custom_components.hasync.const import (
+    CONF_ERRORS_THRESHOLD,
     CONF_FAILURE_THRESHOLD,
     CONF_SCAN_INTERVAL,
     DOMAIN,
+    ISSUE_DATABASE_UNAVAILABLE,
+    ISSUE_ERRORS_LOGGED,
     ISSUE_UNREACHABLE,
 )
 from devtools.hass import LEAN_CONFIGURATION, HassClient, HassProcess
 from devtools.server import ServerProcess, fetch_status, free_port
 
 from .conftest import start_server, stop_server
+from .helpers import read_only
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -36,6 +43,10 @@ HA_START_TIMEOUT = 240.0
 """A first start compiles and imports a lot; a loaded 2-core machine needs time."""
 FAILURE_THRESHOLD = 2
 SCAN_INTERVAL = 10  # the smallest the options flow accepts
+ERRORS_THRESHOLD = 5
+SAMPLE_INTERVAL_S = 1
+"""The server stores a sample a second, so a read-only database logs an error a second."""
+READ_ONLY_ERROR = "sample not stored: attempt to write a readonly database"
 OWNER = ("E2E owner", "e2e", "e2e-password-7c1f")
 
 
@@ -47,7 +58,12 @@ def auto_enable_custom_integrations() -> None:
 @pytest.fixture
 def server(socket_enabled: None, tmp_path: Path, frontend_dir: Path) -> Iterator[ServerProcess]:
     """Run the real server on the app image's Node."""
-    process = start_server(tmp_path / "server-data", NODE, frontend_dir)
+    process = start_server(
+        tmp_path / "server-data",
+        NODE,
+        frontend_dir,
+        env={"HASYNC_SAMPLE_INTERVAL_S": str(SAMPLE_INTERVAL_S)},
+    )
     try:
         yield process
     finally:
@@ -151,7 +167,11 @@ async def test_real_home_assistant(
     options = await asyncio.to_thread(
         client.run_options_flow,
         entry_id,
-        {CONF_FAILURE_THRESHOLD: FAILURE_THRESHOLD, CONF_SCAN_INTERVAL: SCAN_INTERVAL},
+        {
+            CONF_FAILURE_THRESHOLD: FAILURE_THRESHOLD,
+            CONF_SCAN_INTERVAL: SCAN_INTERVAL,
+            CONF_ERRORS_THRESHOLD: ERRORS_THRESHOLD,
+        },
     )
     assert options["type"] == "create_entry", options
 
@@ -189,6 +209,7 @@ async def test_real_home_assistant(
         ws = await _websocket(session, hass_process.url, client.access_token)
         try:
             before, during, after, raised_after = await _outage(ws, server, client, hass_process)
+            errors_raised, errors_cleared = await _errors(ws, server, client, hass_process)
         finally:
             await ws.close()
 
@@ -206,6 +227,9 @@ async def test_real_home_assistant(
         f"(failure_threshold {FAILURE_THRESHOLD}, scan interval {SCAN_INTERVAL} s):\n"
         f"{json.dumps(during, indent=2)}\n"
         f"repairs/list_issues after the restart:\n{json.dumps(after, indent=2)}\n"
+        f"repairs/list_issues with the database read-only (errors threshold {ERRORS_THRESHOLD}):\n"
+        f"{json.dumps(errors_raised, indent=2)}\n"
+        f"repairs/list_issues on a writable database again:\n{json.dumps(errors_cleared, indent=2)}\n"
     )
     with capsys.disabled():
         print(report)  # noqa: T201 - the output the issue asks to show
@@ -249,6 +273,66 @@ async def _outage(
     await _until(cleared, SCAN_INTERVAL + 60, hass_process)
     after = await ws.command({"type": "repairs/list_issues"})
     return before, during, after, raised_after
+
+
+async def _errors(
+    ws: Websocket, server: ServerProcess, client: HassClient, hass_process: HassProcess
+) -> tuple[Any, Any]:
+    """Restart the server on a read-only database until `errors_logged` is listed, then on a writable one.
+
+    Every sample the server cannot store is an error record: its count rises each second. The counts
+    of that run cannot be stored either, so once the server runs on a writable database again the
+    errors have stopped and its 24-hour count is below the threshold: the issue goes.
+    Return the repairs/list_issues results while it is raised and after it cleared.
+    """
+    database = server.data_dir / "hasync.db"
+    assert await asyncio.to_thread(server.stop) == 0
+    with read_only(database):
+        await asyncio.to_thread(server.start)
+        await asyncio.to_thread(server.wait_healthy, 60.0)
+        counts = [await asyncio.to_thread(_error_count, server)]
+
+        def rose() -> bool:
+            counts.append(_error_count(server))
+            return counts[-1] >= counts[0] + 3
+
+        await _poll(rose, 30, "the server's error count rises", hass_process)
+
+        async def errors_listed() -> list[dict[str, Any]] | None:
+            issues = _hasync_issues(await ws.command({"type": "repairs/list_issues"}))
+            return [i for i in issues if i["translation_key"] == ISSUE_ERRORS_LOGGED] or None
+
+        [issue] = await _until(errors_listed, SCAN_INTERVAL + 60, hass_process)
+        raised = await ws.command({"type": "repairs/list_issues"})
+        assert issue["severity"] == "warning"
+        placeholders = issue["translation_placeholders"]
+        assert int(placeholders["count"]) >= ERRORS_THRESHOLD, placeholders
+        assert placeholders["threshold"] == str(ERRORS_THRESHOLD)
+        assert placeholders["last_message"] == READ_ONLY_ERROR
+        # The database check fails too; the server answers, so nothing is unreachable.
+        keys = {i["translation_key"] for i in _hasync_issues(raised)}
+        assert keys == {ISSUE_ERRORS_LOGGED, ISSUE_DATABASE_UNAVAILABLE}, keys
+        sensor = (await asyncio.to_thread(_states, client))["sensor.hasync_errors_24_h"]
+        assert int(sensor["state"]) >= ERRORS_THRESHOLD
+        assert sensor["attributes"]["last_message"] == READ_ONLY_ERROR
+        assert await asyncio.to_thread(server.stop) == 0
+
+    await asyncio.to_thread(server.start)
+    await asyncio.to_thread(server.wait_healthy, 60.0)
+
+    async def errors_gone() -> bool:
+        return not _hasync_issues(await ws.command({"type": "repairs/list_issues"}))
+
+    await _until(errors_gone, SCAN_INTERVAL + 60, hass_process)
+    assert await asyncio.to_thread(_error_count, server) < ERRORS_THRESHOLD
+    return raised, await ws.command({"type": "repairs/list_issues"})
+
+
+def _error_count(server: ServerProcess) -> int:
+    """Return the server's own count of errors in the last 24 h."""
+    assert server.token
+    count: int = fetch_status(server.url, server.token)["errors"]["count_24h"]
+    return count
 
 
 async def _until(check: Callable[[], Any], limit: float, log: HassProcess) -> Any:

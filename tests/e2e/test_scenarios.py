@@ -165,6 +165,11 @@ async def test_setup_and_every_entity_has_a_real_value(
     figure("availability_7d", "history.availability_7d_percent", volatile=False)
     figure("memory_growth", "history.memory_growth_mib_per_hour")
     figure("database_size", "database.size_bytes", MIB)
+    figure("errors_24h", "errors.count_24h", volatile=False)
+    errors = hass.states.get(entities["errors_24h"])
+    assert errors is not None
+    assert errors.attributes["last_message"] == after["errors"]["last_message"]
+    assert errors.attributes["http_5xx_24h"] == after["errors"]["http_5xx_24h"]
     response_time = float(shown.pop("response_time"))
     assert 0 < response_time < 10_000  # measured by HA: a real round trip in ms
     # The restart button exists only for add-ons found through Supervisor discovery.

@@ -85,6 +85,7 @@ def expected_states(read: dict[str, Any] | None) -> dict[str, Shown]:
         *CHECK_SENSORS,
         *MODULE_SENSORS,
         "node_unsupported",
+        "errors_24h",
     ]
     if read is None:
         return {
@@ -112,6 +113,23 @@ def expected_states(read: dict[str, Any] | None) -> dict[str, Shown]:
         failing = module and (not module["loaded"] or module["self_test_ok"] is False)
         states[key] = _on_off(None if module is None else bool(failing))
     states["node_unsupported"] = _on_off(not read["node"]["supported"])
+    # The error count, with its details as attributes; unknown from a server without them.
+    errors = read["errors"]
+    states["errors_24h"] = (
+        Shown(STATE_UNKNOWN)
+        if errors is None
+        else Shown(
+            number=errors["count_24h"],
+            attributes={
+                "fatal_24h": errors["fatal_24h"],
+                "http_5xx_24h": errors["http_5xx_24h"],
+                "last_error_at": None
+                if errors["last_at"] is None
+                else errors["last_at"].isoformat(),
+                "last_message": errors["last_message"],
+            },
+        )
+    )
     return states
 
 
@@ -152,7 +170,8 @@ def expected_issues(read: dict[str, Any]) -> set[str]:
     - a native module that did not load, or whose self-test failed (null is not a failure);
     - Node.js below the server's minimum; the database check failing; no frontend build;
     - memory growing faster than 10 MiB/h over at least 6 h of the server's own window and of
-      its uptime.
+      its uptime;
+    - 10 or more errors logged in the server's last 24 h, or any fatal one.
     """
     keys = {
         f"native_module_failed_{slugify(name)}"
@@ -170,6 +189,9 @@ def expected_issues(read: dict[str, Any]) -> set[str]:
     uptime_hours = read["server"]["uptime_s"] / 3600
     if growth is not None and window is not None and min(window, uptime_hours) >= 6 and growth > 10:
         keys.add("memory_leak_suspected")
+    errors = read["errors"]
+    if errors is not None and (errors["count_24h"] >= 10 or errors["fatal_24h"] > 0):
+        keys.add("errors_logged")
     return keys
 
 

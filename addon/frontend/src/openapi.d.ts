@@ -203,6 +203,22 @@ export interface components {
         /** @description Samples used for the growth slope. */
         samples?: number | null;
       };
+      /** @description The server's own errors, counted per sample window and stored with the history, so the counts survive a restart. Added in 0.2.0: servers before it leave it out, and clients treat the counts as unknown then. */
+      errors?: {
+        /** @description Log records at error or fatal level in the last 24 h (fatal ones included). */
+        count_24h: number;
+        /** @description Of those, the fatal ones: what would end a process (an uncaught exception, a failed start). */
+        fatal_24h: number;
+        /** @description Answers with a 5xx status in the last 24 h; /health's 503, which reports a failing check, is not one. */
+        http_5xx_24h: number;
+        /**
+         * Format: date-time
+         * @description When the last error or fatal record was logged (within the database's retention); null if none.
+         */
+        last_at?: string | null;
+        /** @description That record's message: credentials masked, control characters replaced by spaces, at most 200 characters. */
+        last_message?: string | null;
+      };
     };
     History: {
       /** @enum {unknown} */

@@ -198,6 +198,37 @@ function tiles(doc: StatusDoc): HTMLElement[] {
   ];
 }
 
+// ---- errors --------------------------------------------------------------------------------
+
+/** The server's own errors: its counts, and the last message (a server before 0.2.0 sends none). */
+function errorsCard(doc: StatusDoc): HTMLElement[] {
+  const e = doc.errors;
+  const box = $('errors');
+  box.dataset.state = !e ? 'unknown' : e.fatal_24h > 0 ? 'fatal' : e.count_24h > 0 ? 'errors' : 'none';
+  const age = h('p', { class: 'age', 'data-of': 'status' });
+  if (!e) return [h('p', { class: 'message' }, 'This server version does not count its errors.'), age];
+  const count = (key: string, label: string, value: number) =>
+    [h('dt', {}, label), h('dd', { 'data-metric': key }, value.toLocaleString('en'))] as const;
+  return [
+    h(
+      'dl',
+      { class: 'facts' },
+      ...count('errors-24h', 'Errors logged', e.count_24h),
+      ...count('fatal-24h', 'of them fatal', e.fatal_24h),
+      ...count('http-5xx-24h', 'Requests answered 5xx', e.http_5xx_24h),
+    ),
+    e.last_message == null
+      ? h('p', { class: 'note' }, 'No error logged.')
+      : h(
+          'div',
+          { class: 'last-error' },
+          h('p', { class: 'note' }, 'Last error', e.last_at && ' · ', e.last_at && h('time', { datetime: e.last_at }, when(e.last_at))),
+          h('pre', { class: 'error-text' }, e.last_message),
+        ),
+    age,
+  ];
+}
+
 // ---- status document -----------------------------------------------------------------------
 
 const BANNER_TEXT = { ok: 'All checks pass', degraded: 'Degraded', error: 'Error' };
@@ -211,6 +242,7 @@ export function renderStatus(doc: StatusDoc) {
   $('checks').replaceChildren(...doc.checks.map((c) => checkCard(doc, c)));
   uptimeBase = { uptimeS: doc.server.uptime_s, at: Date.now() };
   $('metrics').replaceChildren(...tiles(doc));
+  $('errors').replaceChildren(...errorsCard(doc));
   // The instance id is null while the server's database is unavailable.
   const instance = doc.server.instance_id?.slice(0, 8) ?? 'unknown';
   setText($('footer-text'), `HAsync ${doc.server.version} · instance ${instance} · updated ${new Date().toLocaleTimeString()}`);

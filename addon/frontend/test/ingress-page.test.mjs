@@ -164,6 +164,22 @@ describe('ingress status page', { timeout: 180_000 }, () => {
     await page.screenshot({ path: join(ARTIFACTS_DIR, 'ingress-page.png'), fullPage: true, animations: 'disabled' });
   });
 
+  test("the errors card shows the server's counts and its last message", async () => {
+    const { errors } = await api('/api/v1/status');
+    assert.deepEqual(
+      { count: errors.count_24h, fatal: errors.fatal_24h, http5xx: errors.http_5xx_24h },
+      { count: 3, fatal: 0, http5xx: 1 },
+      'the seeded windows of the last 24 h',
+    );
+    const card = page.locator('#errors');
+    assert.equal(await card.getAttribute('data-state'), 'errors');
+    for (const [metric, value] of [['errors-24h', 3], ['fatal-24h', 0], ['http-5xx-24h', 1]]) {
+      assert.equal(await card.locator(`[data-metric="${metric}"]`).textContent(), String(value), metric);
+    }
+    assert.equal(await card.locator('.error-text').textContent(), 'sample not stored: database or disk is full');
+    assert.equal(await card.locator('time').getAttribute('datetime'), errors.last_at);
+  });
+
   test('a pushed status change updates the banner without a reload', async () => {
     await page.evaluate(() => (window.__sameDocument = true));
     const manifest = join(frontendDir, 'hasync-build.json');
@@ -232,11 +248,12 @@ describe('ingress status page', { timeout: 180_000 }, () => {
     assert.match(await banner.textContent(), /^Cannot reach the HAsync server\. The figures below are the last known, from .+\. Retrying…$/);
     assert.equal(await page.locator('#dashboard').getAttribute('data-stale'), 'true');
 
-    // Every figure (5 check cards, 8 tiles, 2 charts) says it is the last known one, with its age.
+    // Every figure (5 check cards, 8 tiles, the errors card, 2 charts) says it is the last known one, with its age.
     const ages = () => page.locator('#dashboard .age').evaluateAll((els) => els.map((e) => ({ shown: e.checkVisibility(), text: e.textContent })));
     assert.equal(await page.locator('#checks .check .age').count(), 5);
     assert.equal(await page.locator('#metrics .tile .age').count(), 8);
     assert.equal(await page.locator('#charts .age').count(), 2);
+    assert.equal(await page.locator('#errors .age').count(), 1);
     await waitFor('every figure to show its age', async () => (await ages()).every((a) => a.shown && /^Last known · \d+ s ago$/.test(a.text)), 3_000);
     const uptime = await page.locator('[data-metric="uptime"] .value').textContent();
     await waitFor('the ages to grow', async () => (await ages()).every((a) => Number(/(\d+) s ago/.exec(a.text)?.[1]) >= 2), 5_000);

@@ -11,7 +11,8 @@ const MIB = 1024 * 1024;
 
 /**
  * One sample every 10 s over the last 24 h, like a running server: memory creeping up slowly, some
- * CPU load in the evening (UTC), a 15-minute outage (no samples) 9 h ago and 5 minutes in error 3 h ago.
+ * CPU load in the evening (UTC), a 15-minute outage (no samples) 9 h ago and 5 minutes in error 3 h ago,
+ * and three logged errors 2 h ago (one more 30 h ago, outside the 24 h).
  * Values are deterministic. Returns the number of samples written.
  */
 export function seedHistory(dataDir, now = Date.now()) {
@@ -41,6 +42,18 @@ export function seedHistory(dataDir, now = Date.now()) {
         );
         written += 1;
       }
+      // Two error windows: 3 errors and a 5xx answer 2 h ago, and an older error beyond the 24 h.
+      db.insertErrorWindows([
+        { ts: now - 30 * hour, errors: 1, fatal: 0, http_5xx: 0, last_at: now - 30 * hour, last_message: 'an error of yesterday' },
+        {
+          ts: now - 2 * hour,
+          errors: 3,
+          fatal: 0,
+          http_5xx: 1,
+          last_at: now - 2 * hour - 4000,
+          last_message: 'sample not stored: database or disk is full',
+        },
+      ]);
     })();
   } finally {
     db.close();

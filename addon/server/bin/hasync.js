@@ -67,8 +67,9 @@ async function serve() {
   const logger = createLogger({ level: config.logLevel });
   if (diskWarning) logger.warning(diskWarning);
   // A monitoring server that dies takes the report of what went wrong with it; log and keep serving.
-  process.on('uncaughtException', (err) => logger.error(`uncaught exception: ${errorText(err)}`));
-  process.on('unhandledRejection', (err) => logger.error(`unhandled rejection: ${errorText(err)}`));
+  // These would end any other process, so they are fatal records (the status document counts them).
+  process.on('uncaughtException', (err) => logger.fatal(`uncaught exception: ${errorText(err)}`));
+  process.on('unhandledRejection', (err) => logger.fatal(`unhandled rejection: ${errorText(err)}`));
 
   const app = createApp(config, { logger });
   let shuttingDown = false;
@@ -97,8 +98,8 @@ async function serve() {
   try {
     await app.start();
   } catch (err) {
-    logger.error(`cannot start: ${errorText(err)}`);
-    await app.stop().catch(() => {});
+    logger.fatal(`cannot start: ${errorText(err)}`);
+    await app.stop().catch(() => {}); // also stores the count of that record
     process.exit(1);
   }
 }

@@ -41,6 +41,21 @@ export const MIGRATIONS = [
       CREATE INDEX samples_ts ON samples (ts);
     `,
   },
+  {
+    // The server's own errors per sample window (src/errors.js); only windows that saw any.
+    version: 3,
+    sql: `
+      CREATE TABLE error_windows (
+        ts INTEGER NOT NULL,
+        errors INTEGER NOT NULL,
+        fatal INTEGER NOT NULL,
+        http_5xx INTEGER NOT NULL,
+        last_at INTEGER,
+        last_message TEXT
+      );
+      CREATE INDEX error_windows_ts ON error_windows (ts);
+    `,
+  },
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS[MIGRATIONS.length - 1].version;
@@ -191,6 +206,17 @@ export class HasyncDb {
         FROM samples WHERE step_s * 1000 < @step AND ts < @cutoff GROUP BY bucket`),
       deleteRaw: prep('DELETE FROM samples WHERE step_s * 1000 < @step AND ts < @cutoff'),
       deleteOld: prep('DELETE FROM samples WHERE ts < ?'),
+      errorWindowInsert: prep(`
+        INSERT INTO error_windows (ts, errors, fatal, http_5xx, last_at, last_message)
+        VALUES (@ts, @errors, @fatal, @http_5xx, @last_at, @last_message)`),
+      errorTotalsSince: prep(`
+        SELECT coalesce(sum(errors), 0) AS errors, coalesce(sum(fatal), 0) AS fatal,
+               coalesce(sum(http_5xx), 0) AS http_5xx
+        FROM error_windows WHERE ts > ?`),
+      lastError: prep(
+        'SELECT last_at, last_message FROM error_windows WHERE last_at IS NOT NULL ORDER BY ts DESC LIMIT 1',
+      ),
+      deleteOldErrors: prep('DELETE FROM error_windows WHERE ts < ?'),
     };
   }
 
@@ -244,6 +270,23 @@ export class HasyncDb {
     });
   }
 
+  /** Store closed error windows (src/errors.js), all or none. */
+  insertErrorWindows(windows) {
+    this.raw.transaction(() => {
+      for (const w of windows) this.stmt.errorWindowInsert.run(w);
+    })();
+  }
+
+  /** @returns {{errors: number, fatal: number, http_5xx: number}} the stored counts of windows after `ts` */
+  errorTotalsSince(ts) {
+    return this.stmt.errorTotalsSince.get(ts);
+  }
+
+  /** @returns {{last_at: number, last_message: string}|undefined} the newest stored error record */
+  lastError() {
+    return this.stmt.lastError.get();
+  }
+
   firstSampleTs() {
     return this.stmt.firstSampleTs.get();
   }
@@ -279,7 +322,8 @@ export class HasyncDb {
     return this.raw.transaction(() => {
       this.stmt.downsample.run({ step, cutoff });
       const folded = this.stmt.deleteRaw.run({ step, cutoff }).changes;
-      const deleted = this.stmt.deleteOld.run(now - retentionDays * 86_400_000).changes;
+      const before = now - retentionDays * 86_400_000;
+      const deleted = this.stmt.deleteOld.run(before).changes + this.stmt.deleteOldErrors.run(before).changes;
       return { folded, deleted };
     })();
   }

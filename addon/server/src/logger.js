@@ -1,8 +1,10 @@
 // Plain log lines for humans reading the add-on log: `YYYY-MM-DD HH:MM:SS LEVEL message`.
 // Secrets registered with redact() are replaced in every line as a last line of defence; the code
-// never passes tokens to the logger in the first place.
+// never passes tokens to the logger in the first place. Error and fatal records also go to the
+// observer (src/errors.js counts them), redacted the same way. `fatal` is for what would end a
+// process (an uncaught exception, a failed start); it is always written.
 
-const RANK = { debug: 10, info: 20, warning: 30, error: 40 };
+const RANK = { debug: 10, info: 20, warning: 30, error: 40, fatal: 50 };
 
 /**
  * @typedef {object} Logger
@@ -10,8 +12,10 @@ const RANK = { debug: 10, info: 20, warning: 30, error: 40 };
  * @property {(msg: string) => void} info
  * @property {(msg: string) => void} warning
  * @property {(msg: string) => void} error
+ * @property {(msg: string) => void} fatal
  * @property {(level: keyof RANK) => boolean} enabled
  * @property {(secret: string) => void} redact
+ * @property {(observer: (level: 'error'|'fatal', msg: string) => void) => void} observe  error and fatal records
  */
 
 /**
@@ -22,12 +26,14 @@ export function createLogger({ level = 'info', stream = process.stdout, clock = 
   const min = RANK[level];
   /** @type {Set<string>} */
   const secrets = new Set();
+  let observer = null;
 
   const write = (lvl, msg) => {
     if (RANK[lvl] < min) return;
-    let line = `${timestamp(clock())} ${lvl.toUpperCase()} ${String(msg).replace(/\r?\n/g, ' | ')}`;
-    for (const secret of secrets) line = line.split(secret).join('[redacted]');
-    stream.write(`${line}\n`);
+    let text = String(msg).replace(/\r?\n/g, ' | ');
+    for (const secret of secrets) text = text.split(secret).join('[redacted]');
+    stream.write(`${timestamp(clock())} ${lvl.toUpperCase()} ${text}\n`);
+    if (RANK[lvl] >= RANK.error) observer?.(lvl, text);
   };
 
   return {
@@ -35,9 +41,13 @@ export function createLogger({ level = 'info', stream = process.stdout, clock = 
     info: (msg) => write('info', msg),
     warning: (msg) => write('warning', msg),
     error: (msg) => write('error', msg),
+    fatal: (msg) => write('fatal', msg),
     enabled: (lvl) => RANK[lvl] >= min,
     redact: (secret) => {
       if (secret) secrets.add(secret);
+    },
+    observe: (fn) => {
+      observer = fn;
     },
   };
 }

@@ -19,6 +19,7 @@ const WINDOWS = Object.keys(HISTORY_WINDOWS);
  * @property {() => Buffer} statusJson  the serialized status document (cached up to 1 s)
  * @property {ReturnType<typeof import('./history.js').createHistory>|null} history
  * @property {string|null} historyUnavailable  why there is no history (no database)
+ * @property {{http5xx(): void}} errors  counts 5xx answers (/health's 503 reports a check, not an error)
  * @property {() => Buffer} openapi  the served OpenAPI document
  * @property {import('./logger.js').Logger} logger
  */
@@ -41,7 +42,12 @@ function bearerToken(header) {
  * @returns {(req: import('node:http').IncomingMessage, res: import('node:http').ServerResponse) => void}
  */
 export function createRouter(ctx) {
-  const { config, checks, auth, limiter, sse, logger } = ctx;
+  const { config, checks, auth, limiter, sse, logger, errors } = ctx;
+  /** 503: the route cannot answer now (counted with the server's errors). */
+  const unavailable = (res, reason) => {
+    errors.http5xx();
+    sendError(res, 503, 'service_unavailable', reason);
+  };
   const ingressProxy = config.supervisor?.ingressProxy ?? null;
   const fromIngress = (req) => ingressProxy !== null && clientAddress(req) === ingressProxy;
 
@@ -51,9 +57,7 @@ export function createRouter(ctx) {
    */
   const authed = (handler) => (req, res, url) => {
     if (fromIngress(req)) return handler(req, res, url, null);
-    if (auth.unavailableReason) {
-      return sendError(res, 503, 'service_unavailable', `token store unavailable: ${auth.unavailableReason}`);
-    }
+    if (auth.unavailableReason) return unavailable(res, `token store unavailable: ${auth.unavailableReason}`);
     // No token is no guess: 401 even while the address is blocked, and it does not count.
     const token = bearerToken(req.headers.authorization);
     if (!token) return sendError(res, 401, 'unauthorized', 'missing bearer token');
@@ -72,9 +76,7 @@ export function createRouter(ctx) {
         // The failure that reaches the limit is still a 401; the block starts with the next request.
         limiter.end(addr, key, verdict === 'invalid');
         if (verdict === 'valid') return handler(req, res, url, generation);
-        if (verdict === 'unavailable') {
-          return sendError(res, 503, 'service_unavailable', `token store unavailable: ${auth.unavailableReason}`);
-        }
+        if (verdict === 'unavailable') return unavailable(res, `token store unavailable: ${auth.unavailableReason}`);
         return sendError(res, 401, 'unauthorized', 'invalid token');
       },
       (err) => {
@@ -109,12 +111,12 @@ export function createRouter(ctx) {
     if (!Object.hasOwn(HISTORY_WINDOWS, window)) {
       return sendError(res, 400, 'bad_request', `window must be one of ${WINDOWS.join(', ')}`);
     }
-    if (!ctx.history) return sendError(res, 503, 'service_unavailable', `history unavailable: ${ctx.historyUnavailable}`);
+    if (!ctx.history) return unavailable(res, `history unavailable: ${ctx.historyUnavailable}`);
     let body;
     try {
       body = ctx.history.points(/** @type {keyof HISTORY_WINDOWS} */ (window));
     } catch (err) {
-      return sendError(res, 503, 'service_unavailable', `history unavailable: ${errorText(err)}`);
+      return unavailable(res, `history unavailable: ${errorText(err)}`);
     }
     return sendJson(res, 200, body);
   };
@@ -203,8 +205,9 @@ export function createRouter(ctx) {
 
   function internalError(res, err) {
     logger.error(`request failed: ${errorText(err)}`);
-    if (!res.headersSent) sendError(res, 500, 'internal_error', 'internal error; see the add-on log');
-    else res.destroy();
+    if (res.headersSent) return res.destroy();
+    errors.http5xx();
+    sendError(res, 500, 'internal_error', 'internal error; see the add-on log');
   }
 }
 

@@ -1,6 +1,9 @@
-// Every 10 s: close the metrics window and store one sample (memory, CPU, status). Every 10 min:
-// downsample and apply the retention. A failed write marks the database check failed; it never throws.
+// Every 10 s: close the metrics and error windows and store one sample (memory, CPU, status) and the
+// error window, if it saw any. Every 10 min: downsample and apply the retention. A failed write marks
+// the database check failed and is logged as an error (a lost sample); it never throws.
 import { errorText } from './logger.js';
+
+const DAY_MS = 24 * 3600_000;
 
 export const DEFAULT_SAMPLER_INTERVALS = { sampleMs: 10_000, maintenanceMs: 600_000 };
 
@@ -10,18 +13,37 @@ export const DEFAULT_SAMPLER_INTERVALS = { sampleMs: 10_000, maintenanceMs: 600_
  * @param {ReturnType<typeof import('./metrics.js').createMetrics>} deps.metrics
  * @param {ReturnType<typeof import('./checks.js').createChecks>} deps.checks
  * @param {ReturnType<typeof import('./history.js').createHistory>|null} deps.history
+ * @param {ReturnType<typeof import('./errors.js').createErrorCounter>} deps.errors
  * @param {import('./logger.js').Logger} deps.logger
  * @param {number} deps.retentionDays
  * @param {Partial<typeof DEFAULT_SAMPLER_INTERVALS>} [deps.intervals]
  * @param {() => number} [deps.now]
  */
-export function createSampler({ db, metrics, checks, history, logger, retentionDays, intervals = {}, now = Date.now }) {
+export function createSampler({ db, metrics, checks, history, errors, logger, retentionDays, intervals = {}, now = Date.now }) {
   const every = { ...DEFAULT_SAMPLER_INTERVALS, ...intervals };
   const timers = [];
 
+  /** Read the stored error counts of the last 24 h back into the counter. */
+  function loadErrors() {
+    try {
+      errors.load(db.errorTotalsSince(now() - DAY_MS), db.lastError());
+    } catch (err) {
+      logger.warning(`error counts: ${errorText(err)}`);
+    }
+  }
+
+  /** Store the closed error windows that saw anything; unstored ones stay counted until the next try. */
+  function storeErrors(windows) {
+    if (!windows.length) return;
+    db.insertErrorWindows(windows);
+    errors.stored(windows);
+  }
+
   function sample() {
     const w = metrics.closeWindow();
+    const windows = errors.closeWindow();
     if (!db) return;
+    let failure = null;
     try {
       db.insertSample(
         {
@@ -34,10 +56,19 @@ export function createSampler({ db, metrics, checks, history, logger, retentionD
         },
         every.sampleMs,
       );
-      checks.reportWrite(null);
     } catch (err) {
-      checks.reportWrite(err);
+      failure = err;
+      logger.error(`sample not stored: ${errorText(err)}`);
     }
+    try {
+      storeErrors(windows);
+    } catch (err) {
+      // The same cause as a lost sample (a read-only or full database) is logged once.
+      if (!failure) logger.error(`error counts not stored: ${errorText(err)}`);
+      failure ??= err;
+    }
+    checks.reportWrite(failure);
+    loadErrors();
     try {
       history?.refresh();
     } catch (err) {
@@ -52,14 +83,26 @@ export function createSampler({ db, metrics, checks, history, logger, retentionD
       if (folded || deleted) logger.debug(`maintenance: downsampled ${folded} samples, deleted ${deleted} old rows`);
     } catch (err) {
       checks.reportWrite(err);
+      logger.error(`maintenance failed: ${errorText(err)}`);
     }
   }
 
   return {
     sample,
     maintain,
+    /** Store the error counts since the last sample (at shutdown, before the database closes). */
+    flushErrors() {
+      const windows = errors.closeWindow();
+      if (!db) return;
+      try {
+        storeErrors(windows);
+      } catch {
+        // Stopping: the records are in the log; the counts of this run are lost with the process.
+      }
+    },
     start() {
       maintain();
+      if (db) loadErrors();
       try {
         history?.refresh();
       } catch (err) {

@@ -6,6 +6,7 @@ import { createAuthenticator } from './auth.js';
 import { createCgroupReader } from './cgroup.js';
 import { createChecks } from './checks.js';
 import { openDatabase } from './db.js';
+import { createErrorCounter } from './errors.js';
 import { createHasher } from './hasher.js';
 import { createHistory } from './history.js';
 import { createLogger, errorText } from './logger.js';
@@ -73,6 +74,9 @@ export function createApp(config, options = {}) {
   // HASYNC_SAMPLE_INTERVAL_S sets the sampler; tests may shorten any interval below a second.
   const intervals = { sampleMs: config.sampleIntervalS * 1000, ...options.intervals };
   if (config.token) logger.redact(config.token);
+  // Counted from the first record on: a native module that fails to load is logged at start.
+  const errors = createErrorCounter();
+  logger.observe(errors.record);
 
   const app = {
     /** @type {import('./db.js').HasyncDb|null} */
@@ -153,8 +157,8 @@ export function createApp(config, options = {}) {
 
     metrics = createMetrics({ cgroup: createCgroupReader({ ...options.cgroup, enabled: config.containerMetrics }) });
     const history = db ? createHistory({ db, sampleIntervalMs: intervals.sampleMs }) : null;
-    sampler = createSampler({ db, metrics, checks, history, logger, retentionDays: config.retentionDays, intervals });
-    const statusDocument = statusDocumentBuilder({ version: VERSION, instanceId, startedAt, checks, metrics, history });
+    sampler = createSampler({ db, metrics, checks, history, errors, logger, retentionDays: config.retentionDays, intervals });
+    const statusDocument = statusDocumentBuilder({ version: VERSION, instanceId, startedAt, checks, metrics, history, errors });
     const statusJson = cachedJson(statusDocument);
     sse = createSseHub({ json: statusDocument, logger, timing: options.sse });
     checks.events.on('change', () => {
@@ -179,6 +183,7 @@ export function createApp(config, options = {}) {
       statusJson: () => statusJson.body(),
       history,
       historyUnavailable: dbError,
+      errors,
       // Built on the first request: only tools ask for it, so idle servers need not hold it.
       openapi: () => (openapiBody ??= Buffer.from(JSON.stringify(openapiDocument()))),
       logger,
@@ -263,6 +268,7 @@ export function createApp(config, options = {}) {
         }
       }
       metrics?.stop();
+      sampler?.flushErrors();
       if (app.db) {
         try {
           app.db.close();

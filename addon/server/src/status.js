@@ -25,13 +25,21 @@ const members = (obj) => JSON.stringify(obj).slice(1, -1);
  * @param {ReturnType<typeof import('./checks.js').createChecks>} deps.checks
  * @param {ReturnType<typeof import('./metrics.js').createMetrics>} deps.metrics
  * @param {ReturnType<typeof import('./history.js').createHistory>|null} deps.history
+ * @param {ReturnType<typeof import('./errors.js').createErrorCounter>} deps.errors
  * @returns {() => string}
  */
-export function statusDocumentBuilder({ version, instanceId, startedAt, checks, metrics, history }) {
+export function statusDocumentBuilder({ version, instanceId, startedAt, checks, metrics, history, errors }) {
   const serverHead = members({ version, instance_id: instanceId, started_at: startedAt.toISOString() });
   const startedMs = startedAt.getTime();
   /** @type {{revision: number, history: object, checks: string, rest: string}|null} */
   let sections = null;
+  /** @type {{summary: object, json: string}|null} the errors section, serialized again when it changes */
+  let errorSection = null;
+  const errorsJson = () => {
+    const summary = errors.summary();
+    if (errorSection?.summary !== summary) errorSection = { summary, json: JSON.stringify(summary) };
+    return errorSection.json;
+  };
   const stableSections = () => {
     const revision = checks.revision();
     const summary = history ? history.summary() : EMPTY_HISTORY;
@@ -54,11 +62,11 @@ export function statusDocumentBuilder({ version, instanceId, startedAt, checks, 
     const { process, container } = metrics.snapshot();
     const uptime = round((Date.now() - startedMs) / 1000, 1);
     const stable = stableSections();
-    // The member order of the schema: schema_version, server, status … process, container, effective, database …
+    // The member order of the schema: schema_version, server, status … effective, database … history, errors.
     return (
       `{"schema_version":${STATUS_SCHEMA_VERSION},"server":{${serverHead},"uptime_s":${uptime}},${stable.checks},` +
       `"process":${JSON.stringify(process)},"container":${JSON.stringify(container)},` +
-      `"effective":${JSON.stringify(effectiveFigures(process, container))},${stable.rest}}`
+      `"effective":${JSON.stringify(effectiveFigures(process, container))},${stable.rest},"errors":${errorsJson()}}`
     );
   };
 }

@@ -50,3 +50,22 @@ test('errorText keeps the message on one line', () => {
   assert.equal(errorText(new Error('a\n  b')), 'a b');
   assert.equal(errorText('plain'), 'plain');
 });
+
+test('fatal is always written; error and fatal records reach the observer, redacted', () => {
+  const out = capture();
+  const log = createLogger({ level: 'error', stream: out, clock: () => new Date(2026, 0, 2, 3, 4, 5) });
+  const seen = [];
+  log.observe((level, msg) => seen.push([level, msg]));
+  log.redact('s3cr3t-token');
+  log.warning('not written, not observed');
+  log.error('lost a sample\nwith s3cr3t-token');
+  log.fatal('uncaught exception: boom');
+  assert.deepEqual(out.lines(), [
+    '2026-01-02 03:04:05 ERROR lost a sample | with [redacted]',
+    '2026-01-02 03:04:05 FATAL uncaught exception: boom',
+  ]);
+  assert.deepEqual(seen, [
+    ['error', 'lost a sample | with [redacted]'],
+    ['fatal', 'uncaught exception: boom'],
+  ]);
+});

@@ -4,6 +4,7 @@ import path from 'node:path';
 import { test } from 'node:test';
 import { createCgroupReader } from '../src/cgroup.js';
 import { createChecks } from '../src/checks.js';
+import { createErrorCounter } from '../src/errors.js';
 import { openDatabase } from '../src/db.js';
 import { createHistory } from '../src/history.js';
 import { createLogger } from '../src/logger.js';
@@ -50,14 +51,14 @@ function countingSources() {
 
 test('a poll when nothing changed re-measures only the live figures; a change rebuilds the sections it touches', () => {
   const src = countingSources();
-  const build = statusDocumentBuilder({ version: '1.2.3', instanceId: 'abc', startedAt: STARTED, checks: src.checks, metrics: src.metrics, history: src.history });
+  const build = statusDocumentBuilder({ version: '1.2.3', instanceId: 'abc', startedAt: STARTED, checks: src.checks, metrics: src.metrics, history: src.history, errors: createErrorCounter() });
   const first = JSON.parse(build());
   const second = JSON.parse(build());
   assert.equal(src.reads.checks, 1, 'the check sections were serialized once');
   assert.equal(src.reads.database, 1);
   assert.equal(second.process.rss_bytes, first.process.rss_bytes + 1, 'process figures are measured per call');
   assert.ok(second.server.uptime_s >= first.server.uptime_s);
-  assert.deepEqual(Object.keys(first), ['schema_version', 'server', 'status', 'checks', 'node', 'native_modules', 'process', 'container', 'effective', 'database', 'frontend', 'history']);
+  assert.deepEqual(Object.keys(first), ['schema_version', 'server', 'status', 'checks', 'node', 'native_modules', 'process', 'container', 'effective', 'database', 'frontend', 'history', 'errors']);
   assert.deepEqual(Object.keys(first.server), ['version', 'instance_id', 'started_at', 'uptime_s']);
   assert.equal(first.server.started_at, STARTED.toISOString());
 
@@ -76,7 +77,7 @@ test('a poll when nothing changed re-measures only the live figures; a change re
 
 test('without a database: the empty history section', () => {
   const src = countingSources();
-  const build = statusDocumentBuilder({ version: '1.2.3', instanceId: null, startedAt: STARTED, checks: src.checks, metrics: src.metrics, history: null });
+  const build = statusDocumentBuilder({ version: '1.2.3', instanceId: null, startedAt: STARTED, checks: src.checks, metrics: src.metrics, history: null, errors: createErrorCounter() });
   const doc = JSON.parse(build());
   assert.equal(doc.server.instance_id, null);
   assert.deepEqual(doc.history, { availability_24h_percent: null, availability_7d_percent: null, memory_growth_mib_per_hour: null, growth_window_hours: null, samples: 0 });
@@ -97,7 +98,7 @@ async function realBuilder(t, intervals) {
   t.after(() => metrics.stop());
   const history = createHistory({ db, sampleIntervalMs: 10_000 });
   history.refresh();
-  const build = statusDocumentBuilder({ version: '1.2.3', instanceId: db.instanceId(), startedAt: STARTED, checks, metrics, history });
+  const build = statusDocumentBuilder({ version: '1.2.3', instanceId: db.instanceId(), startedAt: STARTED, checks, metrics, history, errors: createErrorCounter() });
   return { db, checks, history, frontendDir, doc: () => JSON.parse(build()) };
 }
 

@@ -24,6 +24,7 @@ _LOGGER = logging.getLogger(__name__)
 SCHEMA_VERSION: Final = 1
 MAX_SAFE_INTEGER: Final = 2**53 - 1  # what a JavaScript number holds exactly
 MAX_NAME_LENGTH: Final = 255  # versions, ids, check names: versions become entity states
+MAX_MESSAGE_LENGTH: Final = 200  # the last error message the server shows
 NATIVE_MODULE_NAMES: Final = ("bcrypt", "better-sqlite3")  # others count only if valid
 SOURCES: Final = ("container", "process")
 
@@ -262,6 +263,17 @@ class HistoryStats:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class ErrorStats:
+    """The server's own errors in the last 24 h: error and fatal log records, 5xx answers."""
+
+    count_24h: int = member("integer", minimum=0)
+    fatal_24h: int = member("integer", minimum=0)
+    http_5xx_24h: int = member("integer", minimum=0)
+    last_at: datetime | None = member("date-time", null=True)
+    last_message: str | None = member("string", null=True, max_length=MAX_MESSAGE_LENGTH)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class StatusDocument:
     """The status document of ``GET /api/v1/status`` and of every pushed ``status`` event."""
 
@@ -279,6 +291,7 @@ class StatusDocument:
     database: DatabaseInfo = member("object", model=DatabaseInfo)
     frontend: FrontendInfo = member("object", model=FrontendInfo)
     history: HistoryStats = member("object", model=HistoryStats)
+    errors: ErrorStats | None = member("object", added=True, model=ErrorStats)
 
     @classmethod
     def from_dict(cls, data: Any) -> Self:
