@@ -17,7 +17,6 @@ from custom_components.hasync import (
     binary_sensor,
     button,
     config_flow,
-    coordinator,
     repairs,
     sensor,
 )
@@ -28,10 +27,18 @@ from custom_components.hasync.config_flow import (
     STEP_USER_SCHEMA,
 )
 from custom_components.hasync.const import DOMAIN
+from custom_components.hasync.failures import describe
 from custom_components.hasync.supervisor import AddonFix
 
+from .common import load_script_module
+from .test_failures import FAILURES
+
 PACKAGE = Path(__file__).parent.parent / "custom_components" / DOMAIN
-STRINGS: dict[str, Any] = json.loads((PACKAGE / "strings.json").read_text())
+STRINGS: dict[str, Any] = load_script_module("translations").resolve(
+    json.loads((PACKAGE / "strings.json").read_text())
+)
+"""strings.json with its references to its own keys resolved, as en.json ships it."""
+SERVER_URL = "http://192.168.1.10:8099"
 PLACEHOLDER = re.compile(r"{(\w+)}")
 
 
@@ -59,7 +66,7 @@ def _placeholders(text: str) -> set[str]:
 
 
 def test_en_json_is_a_complete_copy() -> None:
-    """Custom integrations do not resolve [%key:…%] references: en.json is strings.json."""
+    """Custom integrations do not resolve [%key:…%] references: en.json holds them resolved."""
     en = (PACKAGE / "translations" / "en.json").read_text()
     assert json.loads(en) == STRINGS
     assert "[%key:" not in en
@@ -109,10 +116,12 @@ def test_exception_translations() -> None:
             else set()
         )
         assert passed == _placeholders(messages[key]), f"{module}: {key}"
-    # coordinator._translate picks its key from _ERROR_KEYS and passes {"error": ...}.
-    computed = {key for _, key in coordinator._ERROR_KEYS} | {"unknown_error"}
-    for key in computed:
-        assert _placeholders(messages[key]) == {"error"}, key
+    # The coordinator's keys come from failures.describe(), one per client error class.
+    computed: set[str] = set()
+    for failure in FAILURES:
+        key, placeholders = describe(failure.error, SERVER_URL, 10)
+        computed.add(key)
+        assert _placeholders(messages[key]) == set(placeholders), key
     assert used | computed == set(messages)
 
 
@@ -135,8 +144,17 @@ def test_config_flow_translations() -> None:
             and (value := _constant(node.value)) is not None
         ):
             errors.add(value)
-    # The check's errors show on forms, and abort a discovery.
-    check_errors = {key for _, key in config_flow._ERRORS} | {"unknown"}
+    # The check's errors show on forms, and abort a discovery, with the failure's placeholders.
+    check_errors = {"invalid_auth", "unknown", "instance_unknown"}
+    for failure in FAILURES:
+        key, placeholders = config_flow._check_error(failure.error, SERVER_URL)
+        check_errors.add(key)
+        for section in ("error", "abort"):
+            assert _placeholders(config[section][key]) == set(placeholders), (section, key)
+    assert check_errors - {"invalid_auth", "unknown", "instance_unknown"} == set(
+        config_flow.CHECK_FAILURE_KEYS
+    )
+    assert _placeholders(config["error"]["instance_unknown"]) == {"address"}
     errors |= check_errors
     aborts |= check_errors
     aborts |= {"already_configured", "already_in_progress"}  # _abort_if_unique_id_configured

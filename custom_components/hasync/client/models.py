@@ -14,7 +14,7 @@ import math
 import re
 from typing import TYPE_CHECKING, Any, Final, Self
 
-from .errors import HAsyncInvalidResponseError, excerpt, one_line
+from .errors import HAsyncInvalidResponseError, HAsyncUnsupportedVersionError, excerpt, one_line
 
 if TYPE_CHECKING:
     from _typeshed import DataclassInstance
@@ -290,9 +290,10 @@ class StatusDocument:
         # A document of another version may have another shape: name the version first.
         version = Spec(kind="integer").read(_object(data, ""), "schema_version", "")
         if version != SCHEMA_VERSION:
-            raise HAsyncInvalidResponseError(
+            raise HAsyncUnsupportedVersionError(
                 f"unsupported schema_version {excerpt(version)}: this integration understands "
-                f"version {SCHEMA_VERSION}; update the integration or the add-on so they match"
+                f"version {SCHEMA_VERSION}; update the integration or the add-on so they match",
+                excerpt(version),
             )
         return read_model(cls, data, "")
 
