@@ -11,6 +11,7 @@ from pathlib import Path
 import re
 from typing import Any
 
+import hass_frontend
 import pytest
 
 from custom_components.hasync import (
@@ -95,6 +96,33 @@ def test_entity_translations_and_icons() -> None:
     assert set(STRINGS["entity"]["binary_sensor"]["problem"]["state_attributes"]) == {
         "failing_checks"
     }
+
+
+def test_icons_are_distinct_and_exist() -> None:
+    """No two entities share an icon, and every icon is one Home Assistant's frontend ships.
+
+    Connected and both availabilities looked alike, and so did the memory figures.
+    """
+    icons = json.loads((PACKAGE / "icons.json").read_text())["entity"]
+    defaults = [entry["default"] for platform in icons.values() for entry in platform.values()]
+    assert len(defaults) == len(set(defaults)), sorted(defaults)
+    assert set(icons["binary_sensor"]) >= {"connected"}  # not the device class's default icon
+    shipped: set[str] = set()
+    for path in (Path(hass_frontend.where()) / "static" / "mdi").glob("*.json"):
+        # Icon paths by name in chunks, and the icon list (names and keywords) beside them.
+        data = json.loads(path.read_text())
+        if isinstance(data, dict):
+            shipped.update(data)
+        else:
+            shipped.update(entry["name"] for entry in data)
+    assert len(shipped) > 5000  # the frontend's whole icon set
+    every = {
+        icon
+        for platform in icons.values()
+        for entry in platform.values()
+        for icon in (entry["default"], *entry.get("state", {}).values())
+    }
+    assert {icon.removeprefix("mdi:") for icon in every} <= shipped
 
 
 def test_exception_translations() -> None:
