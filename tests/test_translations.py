@@ -27,7 +27,7 @@ from custom_components.hasync.config_flow import (
     STEP_URL_SCHEMA,
     STEP_USER_SCHEMA,
 )
-from custom_components.hasync.const import DOMAIN
+from custom_components.hasync.const import ATTR_COVERED_HOURS, DOMAIN
 from custom_components.hasync.failures import describe
 from custom_components.hasync.supervisor import AddonFix
 
@@ -96,6 +96,11 @@ def test_entity_translations_and_icons() -> None:
     assert set(STRINGS["entity"]["binary_sensor"]["problem"]["state_attributes"]) == {
         "failing_checks"
     }
+    with_attributes = {d.key for d in sensor.SENSORS if d.attributes_fn is not None}
+    assert with_attributes == {"availability_24h", "availability_7d"}
+    for key in with_attributes:
+        attributes = STRINGS["entity"]["sensor"][key]["state_attributes"]
+        assert set(attributes) == {ATTR_COVERED_HOURS}, key
 
 
 def test_icons_are_distinct_and_exist() -> None:

@@ -105,3 +105,5 @@ CHECK_DATABASE: Final = "database"
 CHECK_FRONTEND: Final = "frontend"
 
 ATTR_FAILING_CHECKS: Final = "failing_checks"
+ATTR_COVERED_HOURS: Final = "covered_hours"
+"""Hours of its window an availability sensor's figure covers."""

@@ -1,9 +1,9 @@
 """Sensors of the HAsync integration."""
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import override
+from typing import Any, override
 
 from homeassistant.components.sensor import (
     SensorDeviceClass,
@@ -15,6 +15,7 @@ from homeassistant.const import PERCENTAGE, EntityCategory, UnitOfInformation, U
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
+from .const import ATTR_COVERED_HOURS
 from .coordinator import HAsyncDataUpdateCoordinator
 from .data import HAsyncConfigEntry
 from .entity import HAsyncEntity
@@ -30,6 +31,16 @@ class HAsyncSensorEntityDescription(SensorEntityDescription):
     """Describes a HAsync sensor."""
 
     value_fn: Callable[[HAsyncDataUpdateCoordinator], float | int | str | datetime | None]
+    attributes_fn: Callable[[HAsyncDataUpdateCoordinator], Mapping[str, Any]] | None = None
+
+
+def _covered(hours: float | None) -> Mapping[str, Any]:
+    """Return the hours of its window an availability covers (servers before 0.2.0: none).
+
+    The server leaves the figure unknown until its window is covered enough (1 h of 24 h, 24 h
+    of 7 d), so a figure from a few minutes never looks final.
+    """
+    return {} if hours is None else {ATTR_COVERED_HOURS: hours}
 
 
 def _memory(
@@ -124,6 +135,7 @@ SENSORS: tuple[HAsyncSensorEntityDescription, ...] = (
         native_unit_of_measurement=PERCENTAGE,
         suggested_display_precision=1,
         value_fn=lambda c: c.data.history.availability_24h_percent,
+        attributes_fn=lambda c: _covered(c.data.history.availability_24h_covered_hours),
     ),
     HAsyncSensorEntityDescription(
         key="availability_7d",
@@ -132,6 +144,7 @@ SENSORS: tuple[HAsyncSensorEntityDescription, ...] = (
         native_unit_of_measurement=PERCENTAGE,
         suggested_display_precision=1,
         value_fn=lambda c: c.data.history.availability_7d_percent,
+        attributes_fn=lambda c: _covered(c.data.history.availability_7d_covered_hours),
     ),
     HAsyncSensorEntityDescription(
         key="memory_growth",
@@ -176,3 +189,11 @@ class HAsyncSensorEntity(HAsyncEntity, SensorEntity):
     def native_value(self) -> float | int | str | datetime | None:
         """Return the figure; None (unknown) when the server does not measure it."""
         return self.entity_description.value_fn(self.coordinator)
+
+    @property
+    @override
+    def extra_state_attributes(self) -> Mapping[str, Any] | None:
+        """Return how much of its window an availability covers."""
+        if (attributes_fn := self.entity_description.attributes_fn) is None:
+            return None
+        return attributes_fn(self.coordinator)

@@ -61,6 +61,7 @@ export function openapiDocument() {
  * @property {{root?: string, procCgroup?: string, cpuCount?: number}} [cgroup]
  * @property {number} [tokenCost]  bcrypt cost of the stored token hash (10)
  * @property {string} [nodeVersion]
+ * @property {() => number} [now]  the clock of the samples and the history windows (tests set it)
  */
 
 /**
@@ -84,6 +85,8 @@ export function createApp(config, options = {}) {
     auth: null,
     /** @type {ReturnType<typeof createRouter>|null} */
     router: null,
+    /** @type {ReturnType<typeof createSampler>|null} */
+    sampler: null,
     start,
     stop,
   };
@@ -152,8 +155,10 @@ export function createApp(config, options = {}) {
     }
 
     metrics = createMetrics({ cgroup: createCgroupReader({ ...options.cgroup, enabled: config.containerMetrics }) });
-    const history = db ? createHistory({ db, sampleIntervalMs: intervals.sampleMs }) : null;
-    sampler = createSampler({ db, metrics, checks, history, logger, retentionDays: config.retentionDays, intervals });
+    const now = options.now ?? Date.now;
+    const history = db ? createHistory({ db, sampleIntervalMs: intervals.sampleMs, now }) : null;
+    sampler = createSampler({ db, metrics, checks, history, logger, retentionDays: config.retentionDays, intervals, now });
+    app.sampler = sampler;
     const statusDocument = statusDocumentBuilder({ version: VERSION, instanceId, startedAt, checks, metrics, history });
     const statusJson = cachedJson(statusDocument);
     sse = createSseHub({ json: statusDocument, logger, timing: options.sse });
