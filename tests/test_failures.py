@@ -18,6 +18,7 @@ import json
 import logging
 from pathlib import Path
 import re
+import socket
 from typing import Any
 from unittest.mock import MagicMock, patch
 
@@ -48,6 +49,7 @@ from custom_components.hasync.client.errors import (
     HAsyncTimeoutError,
     HAsyncTLSError,
     HAsyncUnsupportedVersionError,
+    client_errors,
 )
 from custom_components.hasync.const import CONF_FAILURE_THRESHOLD, DOMAIN, ISSUE_UNREACHABLE
 from custom_components.hasync.repairs import issue_id
@@ -340,6 +342,12 @@ async def _plain_answer(reader: asyncio.StreamReader, writer: asyncio.StreamWrit
     writer.write(http_response(400, b"plain HTTP here"))
     await writer.drain()
     writer.close()
+
+
+def test_a_resolver_failure_outside_the_dns_error_is_an_unknown_host() -> None:
+    """A resolver may fail with a plain gaierror inside ClientConnectorError (older aiohttp)."""
+    with pytest.raises(HAsyncHostNotFoundError), client_errors("no answer", str):
+        raise aiohttp.ClientConnectorError(_KEY, socket.gaierror(-2, "Name or service not known"))
 
 
 # --- end to end: a stopped server, in the log, the repair, setup and the config flow ------
