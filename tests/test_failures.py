@@ -199,6 +199,7 @@ async def test_failure_reads_as_a_sentence(  # noqa: PLR0917
     await _tick(hass, freezer)
     exception = coordinator.last_exception
     assert str(exception) == failure.sentence
+    _no_library_wording(str(exception))
     assert getattr(exception, "translation_domain", None) == DOMAIN
     retry_after = (
         failure.error.retry_after if isinstance(failure.error, HAsyncRateLimitedError) else None
@@ -212,6 +213,7 @@ async def test_failure_reads_as_a_sentence(  # noqa: PLR0917
         else "Error fetching"
     )
     assert errors == [f"{what} {TITLE} data: {failure.sentence}"]
+    _no_library_wording(errors[0])
     # The client's own words are in the debug log, and nowhere else.
     debug = [r.getMessage() for r in ours if r.levelno == logging.DEBUG]
     assert any(str(failure.error) in message for message in debug), debug
