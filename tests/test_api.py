@@ -33,7 +33,7 @@ from custom_components.hasync.client.models import (
     parse_status,
 )
 from custom_components.hasync.client.sse import HAsyncEventStream, SSEDecoder, SSEEvent
-from custom_components.hasync.push import HAsyncEventListener
+from custom_components.hasync.push import UNREACHABLE_RETRY_S, HAsyncEventListener
 
 from .common import wait_until
 from .conftest import INSTANCE_ID, TOKEN, load_json
@@ -645,14 +645,18 @@ async def test_listener_backoff(
 async def test_listener_reports_a_gone_server(
     client: HAsyncClient, server: FakeHAsyncServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The end of the stream is reported, and once more when reopening it finds no server."""
+    """The end of the stream is reported, and once more when reopening it finds no server.
+
+    However long the server stays away, the next attempt is at most 3 s off: each one is a
+    refused connect, and the first after the server is back finds it.
+    """
     recorder = Recorder()
     listener = _listener(client, recorder)
     attempts: list[float] = []
 
     async def fake_sleep(seconds: float) -> None:
         attempts.append(seconds)
-        if len(attempts) == 4:
+        if len(attempts) == 12:
             raise asyncio.CancelledError
 
     monkeypatch.setattr(listener, "_sleep", fake_sleep)
@@ -664,7 +668,32 @@ async def test_listener_reports_a_gone_server(
     # Stream end + first refused attempt; the later refused attempts stay quiet.
     assert recorder.disconnects == 2
     assert listener.state.disconnects == 1
-    assert attempts == [1.0, 2.0, 4.0, 8.0]
+    assert attempts == [1.0, 2.0, *[UNREACHABLE_RETRY_S] * 10]
+    assert UNREACHABLE_RETRY_S == 3.0
+
+
+async def test_listener_unreachable_wait_is_capped(
+    client: HAsyncClient, server: FakeHAsyncServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Only an unreachable server is retried within seconds; one that answers wrongly backs off."""
+    listener = _listener(client, Recorder())
+    waits: list[float] = []
+    server.events_handler = _answer(503, {"reason": "starting"})
+
+    async def fake_sleep(seconds: float) -> None:
+        waits.append(seconds)
+        if len(waits) == 3:
+            await server.stop()
+        elif len(waits) == 5:
+            await server.start()
+        elif len(waits) == 6:
+            raise asyncio.CancelledError
+
+    monkeypatch.setattr(listener, "_sleep", fake_sleep)
+    with pytest.raises(asyncio.CancelledError):
+        await listener.run()
+    # 503 three times (1, 2, 4), refused twice (capped), then 503 again: the backoff went on.
+    assert waits == [1.0, 2.0, 4.0, 3.0, 3.0, 32.0]
 
 
 async def test_listener_stops_on_auth_error(

@@ -14,10 +14,13 @@ from pytest_homeassistant_custom_component.common import MockConfigEntry
 from custom_components.hasync.client.errors import (
     HAsyncAuthError,
     HAsyncConnectionError,
+    HAsyncConnectionRefusedError,
+    HAsyncError,
     HAsyncInvalidResponseError,
     HAsyncRateLimitedError,
     HAsyncServiceUnavailableError,
     HAsyncTimeoutError,
+    HAsyncUnsupportedVersionError,
 )
 from custom_components.hasync.client.models import StatusDocument
 from custom_components.hasync.const import (
@@ -48,14 +51,19 @@ DISCOVERY = HassioServiceInfo(
 DISCOVERED_URL = "http://local-hasync:8099"
 
 CONNECTION_ERRORS = [
-    (HAsyncConnectionError("refused"), "cannot_connect"),
-    (HAsyncTimeoutError("no answer"), "cannot_connect"),
+    (HAsyncConnectionRefusedError("Connect call failed"), "connection_refused"),
+    (HAsyncConnectionError("Server disconnected"), "communication_error"),
+    (HAsyncTimeoutError("no answer"), "timeout"),
     (HAsyncAuthError("invalid token"), "invalid_auth"),
     (HAsyncRateLimitedError("slow down", 30), "rate_limited"),
     (HAsyncServiceUnavailableError("token store unavailable"), "service_unavailable"),
-    (HAsyncInvalidResponseError("unsupported schema_version 2"), "invalid_response"),
+    (HAsyncUnsupportedVersionError("unsupported schema_version 2", "2"), "unsupported_version"),
+    (HAsyncInvalidResponseError("status: missing"), "invalid_response"),
+    (HAsyncError("something new"), "unknown"),
     (RuntimeError("bug"), "unknown"),
 ]
+"""Each check failure and its error key; see test_failures.py for every sentence."""
+WITHOUT_ADDRESS = {"invalid_auth", "unknown"}
 
 
 def _other_instance() -> StatusDocument:
@@ -96,6 +104,8 @@ async def test_user_flow_errors(
     )
     assert result["type"] is FlowResultType.FORM
     assert result["errors"] == {"base": key}
+    placeholders = result["description_placeholders"] or {}
+    assert placeholders.get("address") == (None if key in WITHOUT_ADDRESS else "192.168.1.10:8099")
     schema = result["data_schema"]
     assert schema is not None
     url_key = next(key for key in schema.schema if key == CONF_URL)
@@ -239,6 +249,8 @@ async def test_hassio_discovery_errors(
     )
     assert result["type"] is FlowResultType.ABORT
     assert result["reason"] == key
+    placeholders = result["description_placeholders"] or {}
+    assert placeholders.get("address") == (None if key in WITHOUT_ADDRESS else "local-hasync:8099")
 
 
 async def test_reauth(
@@ -299,11 +311,12 @@ async def test_reconfigure(
     )
     assert result["errors"] == {CONF_URL: "invalid_url"}
 
-    mock_hasync_client.status.side_effect = HAsyncConnectionError("refused")
+    mock_hasync_client.status.side_effect = HAsyncConnectionRefusedError("refused")
     result = await hass.config_entries.flow.async_configure(
         result["flow_id"], {CONF_URL: "http://192.168.1.20:8099"}
     )
-    assert result["errors"] == {"base": "cannot_connect"}
+    assert result["errors"] == {"base": "connection_refused"}
+    assert result["description_placeholders"] == {"address": "192.168.1.20:8099"}
 
     mock_hasync_client.status.side_effect = None
     result = await hass.config_entries.flow.async_configure(

@@ -338,7 +338,8 @@ async def test_setup_waits_for_an_instance_id(hass: HomeAssistant) -> None:
         result["flow_id"], {CONF_URL: SERVER_URL, CONF_TOKEN: TOKEN}
     )
     assert result["type"] is FlowResultType.FORM
-    assert result["errors"] == {"base": "service_unavailable"}
+    assert result["errors"] == {"base": "instance_unknown"}
+    assert result["description_placeholders"] == {"address": "192.168.1.10:8099"}
 
     discovery = HassioServiceInfo(
         config={"host": "local-hasync", "port": 8099, "token": TOKEN},
@@ -350,7 +351,7 @@ async def test_setup_waits_for_an_instance_id(hass: HomeAssistant) -> None:
         DOMAIN, context={"source": SOURCE_HASSIO}, data=discovery
     )
     assert result["type"] is FlowResultType.ABORT
-    assert result["reason"] == "service_unavailable"
+    assert result["reason"] == "instance_unknown"
 
 
 async def test_short_tokens_do_not_garble_documents(socket_enabled: None) -> None:

@@ -184,7 +184,7 @@ async def timeout(h: Harness) -> None:
     head = http_response(200, b"", [("Content-Type", "application/json")], content_length=10)
     h.server.routes[STATUS] = Reply([head], hold=True)
     await h.poll()
-    assert "did not answer in time" in str(h.coordinator.last_exception)
+    assert "did not answer within 0.2 seconds" in str(h.coordinator.last_exception)
 
 
 async def unreachable_and_back(h: Harness) -> None:

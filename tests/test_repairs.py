@@ -36,7 +36,9 @@ from pytest_homeassistant_custom_component.common import (
 from pytest_homeassistant_custom_component.typing import WebSocketGenerator
 
 from custom_components.hasync import repairs
-from custom_components.hasync.client.errors import HAsyncConnectionError
+from custom_components.hasync.client.errors import (
+    HAsyncConnectionRefusedError,
+)
 from custom_components.hasync.client.models import StatusDocument
 from custom_components.hasync.const import (
     CONF_CPU_MINUTES,
@@ -66,7 +68,7 @@ HIGH_MEMORY = {"container.memory_used_bytes": 600 * MIB}
 BCRYPT_FAILED = "status_bcrypt_failed.json"
 NEW_PROCESS = {"server.started_at": "2026-11-26T00:00:00.000Z"}
 """A document of a server process that started after the fixture's."""
-REFUSED = HAsyncConnectionError("Connection refused")
+REFUSED = HAsyncConnectionRefusedError("Cannot connect to host 192.168.1.10:8099 ssl:default")
 
 
 @pytest.fixture(autouse=True)
@@ -182,7 +184,7 @@ async def test_unreachable_raised_and_cleared(  # noqa: PLR0917
         "translation_key": "unreachable",
         "translation_placeholders": {
             "addon": TITLE,
-            "error": "Cannot reach the HAsync server: Connection refused",
+            "error": "Nothing answers at 192.168.1.10:8099: the app is stopped or starting",
             "failures": "3",
             "threshold": "3",
         },

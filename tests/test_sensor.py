@@ -150,6 +150,58 @@ async def test_errors_24h(
     )
 
 
+@pytest.mark.parametrize(
+    ("covered", "day", "week"),
+    [
+        # A fresh server: 20 minutes of samples show no figure yet, only how far they are.
+        ((0.333, 0.333), None, None),
+        # Three hours: the 24 h figure is shown, the 7 d one waits for 24 h.
+        ((3.0, 3.0), 63.1, None),
+        # A day and a half: both, the 24 h window full.
+        ((24.0, 36.0), 99.5, 99.7),
+    ],
+)
+async def test_availability_of_windows_not_full_yet(  # noqa: PLR0917
+    hass: HomeAssistant,
+    mock_config_entry: MockConfigEntry,
+    mock_hasync_client: MagicMock,
+    covered: tuple[float, float],
+    day: float | None,
+    week: float | None,
+) -> None:
+    """Unknown until the server covers enough of the window; the covered hours are an attribute."""
+    mock_hasync_client.status.return_value = status_document(
+        {
+            "history.availability_24h_percent": day,
+            "history.availability_7d_percent": week,
+            "history.availability_24h_covered_hours": covered[0],
+            "history.availability_7d_covered_hours": covered[1],
+        }
+    )
+    await _setup(hass, mock_config_entry)
+    for key, value, hours in (("24_h", day, covered[0]), ("7_d", week, covered[1])):
+        entity = hass.states.get(f"sensor.hasync_availability_{key}")
+        assert entity is not None
+        assert entity.state == (STATE_UNKNOWN if value is None else str(value)), key
+        assert entity.attributes["covered_hours"] == hours, key
+
+
+async def test_availability_from_a_server_before_covered_hours(
+    hass: HomeAssistant, mock_config_entry: MockConfigEntry, mock_hasync_client: MagicMock
+) -> None:
+    """A 0.1.0 server sends no covered hours: its figures are shown as sent, without the attribute."""
+    raw = status_json()
+    del raw["history"]["availability_24h_covered_hours"]
+    del raw["history"]["availability_7d_covered_hours"]
+    mock_hasync_client.status.return_value = StatusDocument.from_dict(raw)
+    await _setup(hass, mock_config_entry)
+    for key in ("24_h", "7_d"):
+        entity = hass.states.get(f"sensor.hasync_availability_{key}")
+        assert entity is not None
+        assert float(entity.state) == raw["history"][f"availability_{key.replace('_', '')}_percent"]
+        assert "covered_hours" not in entity.attributes
+
+
 @pytest.mark.usefixtures("mock_hasync_client")
 async def test_disabled_by_default(
     hass: HomeAssistant, mock_config_entry: MockConfigEntry, entity_registry: er.EntityRegistry

@@ -11,13 +11,13 @@ from pathlib import Path
 import re
 from typing import Any
 
+import hass_frontend
 import pytest
 
 from custom_components.hasync import (
     binary_sensor,
     button,
     config_flow,
-    coordinator,
     repairs,
     sensor,
 )
@@ -27,16 +27,26 @@ from custom_components.hasync.config_flow import (
     STEP_URL_SCHEMA,
     STEP_USER_SCHEMA,
 )
-from custom_components.hasync.const import DOMAIN
+from custom_components.hasync.const import (
+    ATTR_COVERED_HOURS,
+    ATTR_FATAL_24H,
+    ATTR_HTTP_5XX_24H,
+    ATTR_LAST_ERROR_AT,
+    ATTR_LAST_MESSAGE,
+    DOMAIN,
+)
+from custom_components.hasync.failures import describe
 from custom_components.hasync.supervisor import AddonFix
 
 from .common import load_script_module
+from .test_failures import FAILURES
 
 PACKAGE = Path(__file__).parent.parent / "custom_components" / DOMAIN
-# The texts as Home Assistant reads them: references to other keys resolved.
 STRINGS: dict[str, Any] = load_script_module("translations").resolve(
     json.loads((PACKAGE / "strings.json").read_text())
 )
+"""strings.json with its references to its own keys resolved, as en.json ships it."""
+SERVER_URL = "http://192.168.1.10:8099"
 PLACEHOLDER = re.compile(r"{(\w+)}")
 
 
@@ -64,7 +74,7 @@ def _placeholders(text: str) -> set[str]:
 
 
 def test_en_json_is_a_complete_copy() -> None:
-    """Custom integrations do not resolve [%key:…%] references: en.json has them resolved."""
+    """Custom integrations do not resolve [%key:…%] references: en.json holds them resolved."""
     en = (PACKAGE / "translations" / "en.json").read_text()
     assert json.loads(en) == STRINGS
     assert "[%key:" not in en
@@ -93,6 +103,44 @@ def test_entity_translations_and_icons() -> None:
     assert set(STRINGS["entity"]["binary_sensor"]["problem"]["state_attributes"]) == {
         "failing_checks"
     }
+    with_attributes = {d.key for d in sensor.SENSORS if d.attributes_fn is not None}
+    assert with_attributes == {"availability_24h", "availability_7d", "errors_24h"}
+    for key in ("availability_24h", "availability_7d"):
+        attributes = STRINGS["entity"]["sensor"][key]["state_attributes"]
+        assert set(attributes) == {ATTR_COVERED_HOURS}, key
+    assert set(STRINGS["entity"]["sensor"]["errors_24h"]["state_attributes"]) == {
+        ATTR_FATAL_24H,
+        ATTR_HTTP_5XX_24H,
+        ATTR_LAST_ERROR_AT,
+        ATTR_LAST_MESSAGE,
+    }
+
+
+def test_icons_are_distinct_and_exist() -> None:
+    """No two entities share an icon, and every icon is one Home Assistant's frontend ships.
+
+    Connected and both availabilities looked alike, and so did the memory figures.
+    """
+    icons = json.loads((PACKAGE / "icons.json").read_text())["entity"]
+    defaults = [entry["default"] for platform in icons.values() for entry in platform.values()]
+    assert len(defaults) == len(set(defaults)), sorted(defaults)
+    assert set(icons["binary_sensor"]) >= {"connected"}  # not the device class's default icon
+    shipped: set[str] = set()
+    for path in (Path(hass_frontend.where()) / "static" / "mdi").glob("*.json"):
+        # Icon paths by name in chunks, and the icon list (names and keywords) beside them.
+        data = json.loads(path.read_text())
+        if isinstance(data, dict):
+            shipped.update(data)
+        else:
+            shipped.update(entry["name"] for entry in data)
+    assert len(shipped) > 5000  # the frontend's whole icon set
+    every = {
+        icon
+        for platform in icons.values()
+        for entry in platform.values()
+        for icon in (entry["default"], *entry.get("state", {}).values())
+    }
+    assert {icon.removeprefix("mdi:") for icon in every} <= shipped
 
 
 def test_exception_translations() -> None:
@@ -114,10 +162,12 @@ def test_exception_translations() -> None:
             else set()
         )
         assert passed == _placeholders(messages[key]), f"{module}: {key}"
-    # coordinator._translate picks its key from _ERROR_KEYS and passes {"error": ...}.
-    computed = {key for _, key in coordinator._ERROR_KEYS} | {"unknown_error"}
-    for key in computed:
-        assert _placeholders(messages[key]) == {"error"}, key
+    # The coordinator's keys come from failures.describe(), one per client error class.
+    computed: set[str] = set()
+    for failure in FAILURES:
+        key, placeholders = describe(failure.error, SERVER_URL, 10)
+        computed.add(key)
+        assert _placeholders(messages[key]) == set(placeholders), key
     assert used | computed == set(messages)
 
 
@@ -140,8 +190,17 @@ def test_config_flow_translations() -> None:
             and (value := _constant(node.value)) is not None
         ):
             errors.add(value)
-    # The check's errors show on forms, and abort a discovery.
-    check_errors = {key for _, key in config_flow._ERRORS} | {"unknown"}
+    # The check's errors show on forms, and abort a discovery, with the failure's placeholders.
+    check_errors = {"invalid_auth", "unknown", "instance_unknown"}
+    for failure in FAILURES:
+        key, placeholders = config_flow._check_error(failure.error, SERVER_URL)
+        check_errors.add(key)
+        for section in ("error", "abort"):
+            assert _placeholders(config[section][key]) == set(placeholders), (section, key)
+    assert check_errors - {"invalid_auth", "unknown", "instance_unknown"} == set(
+        config_flow.CHECK_FAILURE_KEYS
+    )
+    assert _placeholders(config["error"]["instance_unknown"]) == {"address"}
     errors |= check_errors
     aborts |= check_errors
     aborts |= {"already_configured", "already_in_progress"}  # _abort_if_unique_id_configured

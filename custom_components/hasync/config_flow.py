@@ -1,7 +1,7 @@
 """Config flow of the HAsync integration: manual, Supervisor discovery, reauth, reconfigure."""
 
 from collections.abc import Mapping
-from typing import Any, override
+from typing import Any, Final, override
 
 from homeassistant.config_entries import ConfigFlow, ConfigFlowResult, OptionsFlowWithReload
 from homeassistant.const import CONF_TOKEN, CONF_URL
@@ -21,14 +21,7 @@ import probatio
 from yarl import URL
 
 from .client.client import HAsyncClient
-from .client.errors import (
-    HAsyncAuthError,
-    HAsyncConnectionError,
-    HAsyncError,
-    HAsyncInvalidResponseError,
-    HAsyncRateLimitedError,
-    HAsyncServiceUnavailableError,
-)
+from .client.errors import HAsyncAuthError, HAsyncError
 from .client.models import StatusDocument
 from .const import (
     CONF_ADDON_SLUG,
@@ -56,6 +49,7 @@ from .const import (
     rule_option_key,
 )
 from .data import DEFAULT_OPTIONS, HAsyncConfigEntry
+from .failures import describe, server_address
 
 _URL_SELECTOR = TextSelector(TextSelectorConfig(type=TextSelectorType.URL))
 _TOKEN_SELECTOR = TextSelector(TextSelectorConfig(type=TextSelectorType.PASSWORD))
@@ -66,18 +60,28 @@ STEP_USER_SCHEMA = probatio.Schema(
 STEP_TOKEN_SCHEMA = probatio.Schema({probatio.Required(CONF_TOKEN): _TOKEN_SELECTOR})
 STEP_URL_SCHEMA = probatio.Schema({probatio.Required(CONF_URL): _URL_SELECTOR})
 
-# Most specific class first: a timeout is a connection error.
-_ERRORS: tuple[tuple[type[HAsyncError], str], ...] = (
-    (HAsyncAuthError, "invalid_auth"),
-    (HAsyncRateLimitedError, "rate_limited"),
-    (HAsyncServiceUnavailableError, "service_unavailable"),
-    (HAsyncInvalidResponseError, "invalid_response"),
-    (HAsyncConnectionError, "cannot_connect"),
+CHECK_FAILURE_KEYS: Final = (
+    "communication_error",
+    "connection_refused",
+    "host_not_found",
+    "host_unreachable",
+    "invalid_response",
+    "proxy_error",
+    "rate_limited",
+    "service_unavailable",
+    "timeout",
+    "tls_error",
+    "unsupported_version",
 )
+"""The failures.describe() keys a check can end with; config errors and aborts of the same name."""
 
 
-def _error_key(err: HAsyncError) -> str:
-    return next((key for kind, key in _ERRORS if isinstance(err, kind)), "unknown")
+def _check_error(err: HAsyncError, url: str) -> tuple[str, dict[str, str]]:
+    """Return the form error that says what went wrong with the server, and its placeholders."""
+    if isinstance(err, HAsyncAuthError):
+        return "invalid_auth", {}
+    key, placeholders = describe(err, url, REQUEST_TIMEOUT)
+    return (key, placeholders) if key in CHECK_FAILURE_KEYS else ("unknown", {})
 
 
 def normalize_url(text: str) -> str | None:
@@ -134,19 +138,26 @@ class HAsyncConfigFlow(ConfigFlow, domain=DOMAIN):
         """Start with nothing discovered."""
         self._discovered: dict[str, Any] = {}
         self._addon_name = DEVICE_NAME
+        self._failure: dict[str, str] = {}
+        """The placeholders of the last check's error (the server's address, the reason)."""
 
     async def _async_check(
         self, url: str, token: str, errors: dict[str, str]
     ) -> StatusDocument | None:
-        """Fetch the status with these credentials; on failure fill ``errors``, return None."""
+        """Fetch the status with these credentials; on failure fill ``errors``, return None.
+
+        The error's placeholders are kept in ``_failure`` for the form or the abort.
+        """
         client = HAsyncClient(
             url, token, async_get_clientsession(self.hass), request_timeout=REQUEST_TIMEOUT
         )
+        self._failure = {}
         try:
             document = await client.status()
         except HAsyncError as err:
-            LOGGER.debug("Checking the HAsync server failed: %s", err)
-            errors["base"] = _error_key(err)
+            # The client's own message (aiohttp's words) is for the debug log only.
+            LOGGER.debug("Checking the HAsync server failed: %s: %s", type(err).__name__, err)
+            errors["base"], self._failure = _check_error(err, url)
         except Exception:  # a config flow must show an error, not crash
             LOGGER.exception("Unexpected error while checking the HAsync server")
             errors["base"] = "unknown"
@@ -155,7 +166,8 @@ class HAsyncConfigFlow(ConfigFlow, domain=DOMAIN):
                 return document
             # Without its database the server cannot tell which instance it is.
             LOGGER.debug("The HAsync server reports no instance id: its database is unavailable")
-            errors["base"] = "service_unavailable"
+            errors["base"] = "instance_unknown"
+            self._failure = {"address": server_address(url)[0]}
         return None
 
     @override
@@ -179,6 +191,7 @@ class HAsyncConfigFlow(ConfigFlow, domain=DOMAIN):
                 STEP_USER_SCHEMA, {CONF_URL: (user_input or {}).get(CONF_URL)}
             ),
             errors=errors,
+            description_placeholders=self._failure,
         )
 
     @override
@@ -199,7 +212,7 @@ class HAsyncConfigFlow(ConfigFlow, domain=DOMAIN):
         url = f"http://{host}:{port}"
         errors: dict[str, str] = {}
         if (document := await self._async_check(url, token, errors)) is None:
-            return self.async_abort(reason=errors["base"])
+            return self.async_abort(reason=errors["base"], description_placeholders=self._failure)
         await self.async_set_unique_id(document.server.instance_id)
         self._discovered = {CONF_URL: url, CONF_TOKEN: token, CONF_ADDON_SLUG: discovery_info.slug}
         # The same server seen again (new port or rotated token): update it, reload, done.
@@ -242,7 +255,7 @@ class HAsyncConfigFlow(ConfigFlow, domain=DOMAIN):
         return self.async_show_form(
             step_id="reauth_confirm",
             data_schema=STEP_TOKEN_SCHEMA,
-            description_placeholders={"name": entry.title},
+            description_placeholders={"name": entry.title, **self._failure},
             errors=errors,
         )
 
@@ -265,6 +278,7 @@ class HAsyncConfigFlow(ConfigFlow, domain=DOMAIN):
                 STEP_URL_SCHEMA, user_input or {CONF_URL: entry.data[CONF_URL]}
             ),
             errors=errors,
+            description_placeholders=self._failure,
         )
 
     @staticmethod

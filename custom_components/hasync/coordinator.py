@@ -16,15 +16,7 @@ from homeassistant.helpers.update_coordinator import DataUpdateCoordinator, Upda
 from homeassistant.util import dt as dt_util
 
 from .client.client import HAsyncClient, redact_token
-from .client.errors import (
-    HAsyncAuthError,
-    HAsyncConnectionError,
-    HAsyncError,
-    HAsyncInvalidResponseError,
-    HAsyncRateLimitedError,
-    HAsyncServiceUnavailableError,
-    HAsyncTimeoutError,
-)
+from .client.errors import HAsyncAuthError, HAsyncError, HAsyncRateLimitedError
 from .client.models import StatusDocument
 from .const import (
     CONF_ADDON_SLUG,
@@ -35,15 +27,8 @@ from .const import (
     REQUEST_TIMEOUT,
 )
 from .data import HAsyncConfigEntry, HAsyncOptions, StatusSample
+from .failures import describe
 from .push import HAsyncEventListener
-
-# Translation keys of the update errors, most specific class first.
-_ERROR_KEYS: tuple[tuple[type[HAsyncError], str], ...] = (
-    (HAsyncTimeoutError, "timeout"),
-    (HAsyncConnectionError, "communication_error"),
-    (HAsyncServiceUnavailableError, "service_unavailable"),
-    (HAsyncInvalidResponseError, "invalid_response"),
-)
 
 
 class HAsyncDataUpdateCoordinator(DataUpdateCoordinator[StatusDocument]):
@@ -187,23 +172,23 @@ class HAsyncDataUpdateCoordinator(DataUpdateCoordinator[StatusDocument]):
         return instance_id is None or instance_id == self.instance_id
 
     def _translate(self, err: HAsyncError) -> Exception:
-        """Turn a client error into the translated error Home Assistant logs and shows."""
+        """Turn a client error into the translated error Home Assistant logs and shows.
+
+        The client's own message (aiohttp's or the server's words) goes to the debug log only.
+        """
+        LOGGER.debug("Updating from the HAsync server failed: %s: %s", type(err).__name__, err)
+        key, placeholders = describe(err, self.client.url, self.client.request_timeout)
         if isinstance(err, HAsyncAuthError):
             return ConfigEntryAuthFailed(
-                translation_domain=DOMAIN, translation_key="authentication_failed"
-            )
-        if isinstance(err, HAsyncRateLimitedError):
-            return UpdateFailed(
                 translation_domain=DOMAIN,
-                translation_key="rate_limited",
-                translation_placeholders={"error": str(err)},
-                retry_after=err.retry_after,
+                translation_key=key,
+                translation_placeholders=placeholders,
             )
-        key = next((key for kind, key in _ERROR_KEYS if isinstance(err, kind)), "unknown_error")
         return UpdateFailed(
             translation_domain=DOMAIN,
             translation_key=key,
-            translation_placeholders={"error": str(err)},
+            translation_placeholders=placeholders,
+            retry_after=err.retry_after if isinstance(err, HAsyncRateLimitedError) else None,
         )
 
     @callback

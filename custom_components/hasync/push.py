@@ -10,6 +10,7 @@ from collections.abc import Callable
 import contextlib
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Final
 
 from .client.client import DEFAULT_IDLE_TIMEOUT, HAsyncClient
 from .client.errors import (
@@ -22,6 +23,14 @@ from .client.errors import (
 from .client.models import StatusDocument, parse_status
 from .client.sse import SSEEvent
 from .const import LOGGER
+
+UNREACHABLE_RETRY_S: Final = 3.0
+"""The longest wait before trying again to reach a server that was not there.
+
+One attempt is a TCP connect to a host on the LAN (refused at once while the app is stopped), so
+trying every few seconds costs nothing, and a server that is back is found within this time
+however long it was away: an app update takes minutes, and that is when users look.
+"""
 
 
 @dataclass(slots=True, kw_only=True)
@@ -46,7 +55,11 @@ class HAsyncEventListener:
 
     After a connection ends or fails it waits with exponential backoff (``min_backoff`` doubling
     up to ``max_backoff``; back to ``min_backoff`` after a connection that delivered a valid
-    document) and connects again, until it is cancelled. A 401 ends it: retrying a rejected
+    document) and connects again, until it is cancelled. When the server could not be reached
+    at all (refused, unreachable, timed out), the wait is at most ``max_unreachable_backoff``:
+    that attempt cost one connect, and the next one finds the server as soon as it is back.
+    A server that answered wrongly waits out the full backoff (a poll that succeeds cuts it
+    short), a 429 at least its Retry-After, and a 401 ends the listener: retrying a rejected
     token only feeds the server's rate limiter.
 
     ``on_disconnect`` tells the owner that the server may be gone, so it can check at once: it
@@ -63,6 +76,7 @@ class HAsyncEventListener:
         on_disconnect: Callable[[], None] | None = None,
         min_backoff: float = 1.0,
         max_backoff: float = 60.0,
+        max_unreachable_backoff: float = UNREACHABLE_RETRY_S,
         idle_timeout: float = DEFAULT_IDLE_TIMEOUT,
         redact: Callable[[str], str] | None = None,
     ) -> None:
@@ -72,6 +86,7 @@ class HAsyncEventListener:
         self._on_status = on_status
         self._on_disconnect = on_disconnect
         self._backoff = (min_backoff, max_backoff)
+        self._max_unreachable_backoff = max_unreachable_backoff
         self._idle_timeout = idle_timeout
         self._wake = asyncio.Event()
         self._delivered = False
@@ -89,6 +104,7 @@ class HAsyncEventListener:
         delay = min_backoff
         while True:
             extra_delay = 0.0
+            unreachable = False
             self._wake.clear()
             self._delivered = False
             try:
@@ -103,10 +119,12 @@ class HAsyncEventListener:
                     return
                 if isinstance(err, HAsyncRateLimitedError):
                     extra_delay = err.retry_after or 0.0
-                elif isinstance(err, HAsyncConnectionError) and not state.connected and self._armed:
-                    # The first attempt to reopen a lost stream cannot reach the server.
-                    self._armed = False
-                    self._notify_disconnect()
+                elif isinstance(err, HAsyncConnectionError):
+                    unreachable = True
+                    if not state.connected and self._armed:
+                        # The first attempt to reopen a lost stream cannot reach the server.
+                        self._armed = False
+                        self._notify_disconnect()
             except Exception as err:
                 # A bug here must not end push for good; report it and carry on.
                 LOGGER.exception("Unexpected error on the HAsync event stream")
@@ -114,7 +132,8 @@ class HAsyncEventListener:
             self._stream_ended()
             if self._delivered:
                 delay = min_backoff
-            wait = max(delay, extra_delay)
+            wait = min(delay, self._max_unreachable_backoff) if unreachable else delay
+            wait = max(wait, extra_delay)
             LOGGER.debug(
                 "HAsync event stream down (%s); reconnecting in %.1f s", state.last_error, wait
             )

@@ -16,7 +16,13 @@ from homeassistant.core import HomeAssistant
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
 from .client.models import ErrorStats
-from .const import ATTR_FATAL_24H, ATTR_HTTP_5XX_24H, ATTR_LAST_ERROR_AT, ATTR_LAST_MESSAGE
+from .const import (
+    ATTR_COVERED_HOURS,
+    ATTR_FATAL_24H,
+    ATTR_HTTP_5XX_24H,
+    ATTR_LAST_ERROR_AT,
+    ATTR_LAST_MESSAGE,
+)
 from .coordinator import HAsyncDataUpdateCoordinator
 from .data import HAsyncConfigEntry
 from .entity import HAsyncEntity
@@ -44,6 +50,15 @@ def _error_attributes(coordinator: HAsyncDataUpdateCoordinator) -> Mapping[str, 
         ATTR_LAST_ERROR_AT: errors.last_at.isoformat() if errors and errors.last_at else None,
         ATTR_LAST_MESSAGE: errors.last_message if errors else None,
     }
+
+
+def _covered(hours: float | None) -> Mapping[str, Any]:
+    """Return the hours of its window an availability covers (servers before 0.2.0: none).
+
+    The server leaves the figure unknown until its window is covered enough (1 h of 24 h, 24 h
+    of 7 d), so a figure from a few minutes never looks final.
+    """
+    return {} if hours is None else {ATTR_COVERED_HOURS: hours}
 
 
 def _memory(
@@ -138,6 +153,7 @@ SENSORS: tuple[HAsyncSensorEntityDescription, ...] = (
         native_unit_of_measurement=PERCENTAGE,
         suggested_display_precision=1,
         value_fn=lambda c: c.data.history.availability_24h_percent,
+        attributes_fn=lambda c: _covered(c.data.history.availability_24h_covered_hours),
     ),
     HAsyncSensorEntityDescription(
         key="availability_7d",
@@ -146,6 +162,7 @@ SENSORS: tuple[HAsyncSensorEntityDescription, ...] = (
         native_unit_of_measurement=PERCENTAGE,
         suggested_display_precision=1,
         value_fn=lambda c: c.data.history.availability_7d_percent,
+        attributes_fn=lambda c: _covered(c.data.history.availability_7d_covered_hours),
     ),
     HAsyncSensorEntityDescription(
         key="memory_growth",
@@ -203,7 +220,7 @@ class HAsyncSensorEntity(HAsyncEntity, SensorEntity):
     @property
     @override
     def extra_state_attributes(self) -> Mapping[str, Any] | None:
-        """Return the details of the error count; no attributes for the other figures."""
+        """Return the details of a figure (error count, availability coverage), if it has any."""
         if (attributes_fn := self.entity_description.attributes_fn) is None:
             return None
         return attributes_fn(self.coordinator)

@@ -163,6 +163,15 @@ async def test_setup_and_every_entity_has_a_real_value(
     figure("event_loop_delay", "process.event_loop_delay_p99_ms")
     figure("availability_24h", "history.availability_24h_percent", volatile=False)
     figure("availability_7d", "history.availability_7d_percent", volatile=False)
+    # A fresh server: no window is covered enough for a figure (unknown); the covered hours say
+    # how far each is.
+    assert after["history"]["availability_24h_percent"] is None
+    for key in ("availability_24h", "availability_7d"):
+        entity = hass.states.get(entities[key])
+        assert entity is not None
+        member = f"{key}_covered_hours"
+        covered = entity.attributes["covered_hours"]
+        assert before["history"][member] <= covered <= after["history"][member] < 1, key
     figure("memory_growth", "history.memory_growth_mib_per_hour")
     figure("database_size", "database.size_bytes", MIB)
     figure("errors_24h", "errors.count_24h", volatile=False)

@@ -21,6 +21,7 @@ from custom_components.hasync.client.errors import (
     HAsyncConnectionError,
     HAsyncError,
     HAsyncInvalidResponseError,
+    HAsyncProxyError,
     HAsyncRateLimitedError,
     HAsyncServiceUnavailableError,
     HAsyncTimeoutError,
@@ -51,8 +52,8 @@ ERRORS: Final[dict[int, type[HAsyncError]]] = {
     403: HAsyncAuthError,
     429: HAsyncRateLimitedError,
     503: HAsyncServiceUnavailableError,
-    502: HAsyncConnectionError,
-    504: HAsyncConnectionError,
+    502: HAsyncProxyError,
+    504: HAsyncProxyError,
 }
 """The error of each non-200 status (any other status: HAsyncInvalidResponseError)."""
 

@@ -195,13 +195,19 @@ export interface components {
         built_at?: string | null;
       };
       history: {
+        /** @description Share of the last 24 h the server was healthy. Null until the samples cover 1 h of the window (availability_24h_covered_hours). */
         availability_24h_percent?: number | null;
+        /** @description The same over 7 days. Null until the samples cover 24 h of the window. */
         availability_7d_percent?: number | null;
         /** @description Least-squares slope of memory (container memory when measured, else RSS) over the last <= 24 h of samples. */
         memory_growth_mib_per_hour?: number | null;
         growth_window_hours?: number | null;
         /** @description Samples used for the growth slope. */
         samples?: number | null;
+        /** @description Hours of the 24 h window the samples cover: since the window's start, or the first sample ever if later (gaps inside count as unavailable, not as uncovered). Added in 0.2.0: older servers leave it out. */
+        availability_24h_covered_hours?: number;
+        /** @description The same for the 7 d window. Added in 0.2.0: older servers leave it out. */
+        availability_7d_covered_hours?: number;
       };
       /** @description The server's own errors, counted per sample window and stored with the history, so the counts survive a restart. Added in 0.2.0: servers before it leave it out, and clients treat the counts as unknown then. */
       errors?: {

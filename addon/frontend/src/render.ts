@@ -168,6 +168,21 @@ function tile(key: string, label: string, value: string | null, sub?: Child): HT
   );
 }
 
+/**
+ * The server shows an availability once its samples cover `minH` of the window, and says how many
+ * hours they cover (its rule: server/src/history.js AVAILABILITY_WINDOWS, stated in API.md).
+ */
+const AVAILABILITY = { '24h': { windowH: 24, minH: 1 }, '7d': { windowH: 168, minH: 24 } } as const;
+
+function availabilityTile(window: keyof typeof AVAILABILITY, label: string, percent?: number | null, coveredH?: number | null) {
+  const { windowH, minH } = AVAILABILITY[window];
+  let sub: string | null = null;
+  // A server from before the covered hours (0.1.0) sends the figure alone.
+  if (coveredH != null && percent == null) sub = `shown after ${minH} h of samples (${duration(coveredH * 3600)} so far)`;
+  else if (coveredH != null && coveredH < windowH) sub = `over the first ${num(coveredH)} h`;
+  return tile(`availability-${window}`, label, pct(percent), sub);
+}
+
 /** What a server from before `effective` (0.1.0) leaves unknown. */
 const UNKNOWN_EFFECTIVE = { memory_bytes: null, memory_source: 'container', cpu_percent: null, cpu_source: 'container' } as const;
 
@@ -178,8 +193,8 @@ function tiles(doc: StatusDoc): HTMLElement[] {
   return [
     tile('uptime', 'Uptime', duration(doc.server.uptime_s), h('span', {}, 'since ', h('time', { datetime: doc.server.started_at }, when(doc.server.started_at)))),
     tile('version', 'Version', doc.server.version, `Node v${doc.node.version}`),
-    tile('availability-24h', 'Availability 24 h', pct(hist.availability_24h_percent)),
-    tile('availability-7d', 'Availability 7 d', pct(hist.availability_7d_percent)),
+    availabilityTile('24h', 'Availability 24 h', hist.availability_24h_percent, hist.availability_24h_covered_hours),
+    availabilityTile('7d', 'Availability 7 d', hist.availability_7d_percent, hist.availability_7d_covered_hours),
     tile(
       'memory-growth',
       'Memory trend',

@@ -5,6 +5,7 @@ import { cpSync, mkdirSync, renameSync } from 'node:fs';
 import http from 'node:http';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import { AVAILABILITY_WINDOWS } from '../../server/src/history.js';
 import {
   ARTIFACTS_DIR,
   DIST_DIR,
@@ -17,7 +18,7 @@ import {
   tempDir,
   waitFor,
 } from './harness.mjs';
-import { seedHistory } from './seed.mjs';
+import { HOURS, seedHistory } from './seed.mjs';
 
 /** The database card shows the size in the binary unit that keeps the figure at 1 or more, one decimal. */
 async function assertSizeFits(page, bytes) {
@@ -154,6 +155,9 @@ describe('ingress status page', { timeout: 180_000 }, () => {
       const shown = Number(/^(\d+\.\d)%$/.exec(text)?.[1]);
       assert.ok(Math.abs(shown - value) < 0.1 && value > 97 && value < 100, `${metric}: page ${text}, server ${value}`);
     }
+    // The 24 h window is full; the 7 d figure says it covers only the seeded hours.
+    assert.equal(await page.locator('[data-metric="availability-24h"] .sub').count(), 0);
+    assert.match(await page.locator('[data-metric="availability-7d"] .sub').textContent(), new RegExp(`^over the first ${HOURS}(\\.\\d)? h$`));
     for (const metric of ['memory', 'cpu', 'event-loop']) {
       const text = await page.locator(`[data-metric="${metric}"] .value`).textContent();
       assert.match(text, /^\d+\.\d (KiB|MiB|GiB|ms)$|^\d+\.\d%$/, `${metric}: ${text}`);
@@ -343,6 +347,14 @@ describe('under Supervisor, through the trusted ingress proxy', { timeout: 120_0
       await page.locator('#chart-memory svg.chart').waitFor();
       assert.equal(await page.evaluate(() => sessionStorage.getItem('hasync.token')), null);
       assert.deepEqual(authHeaders, [], 'no request carried a token');
+      // A fresh server has no availability yet: each tile says from how many hours of samples it shows
+      // one (the server's rule) and how far it is.
+      for (const [window, label] of [['24h', '1 h'], ['7d', '24 h']]) {
+        assert.equal(AVAILABILITY_WINDOWS[window].minCoveredMs / 3_600_000, Number.parseInt(label, 10));
+        const tile = page.locator(`[data-metric="availability-${window}"]`);
+        assert.equal(await tile.locator('.value').textContent(), '—');
+        assert.match(await tile.locator('.sub').textContent(), new RegExp(`^shown after ${label} of samples \\(\\d+ (s|min \\d+ s) so far\\)$`));
+      }
       // A fresh database is a few dozen KiB: shown in KiB, never as "0 MiB".
       const size = await page.locator('[data-check="database"] .facts dd').first().textContent();
       assert.match(size, /^\d+\.\d KiB$/);

@@ -1,5 +1,6 @@
-// Seeds 24 h of samples into a new data dir with the server's own database module, so the real
-// server then serves a full history (it stores one sample every 10 s; waiting for that is not an option).
+// Seeds 25 h of samples into a new data dir with the server's own database module, so the real
+// server then serves a full 24 h history and a 7 d availability, which it shows from 24 h of samples on
+// (it stores one sample every 10 s; waiting for that is not an option).
 
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
@@ -7,10 +8,11 @@ import { loadConfig, SERVER_DIR } from '../../server/src/config.js';
 import { openDatabase } from '../../server/src/db.js';
 
 const STEP_MS = 10_000;
+export const HOURS = 25;
 const MIB = 1024 * 1024;
 
 /**
- * One sample every 10 s over the last 24 h, like a running server: memory creeping up slowly, some
+ * One sample every 10 s over the last 25 h, like a running server: memory creeping up slowly, some
  * CPU load in the evening (UTC), a 15-minute outage (no samples) 9 h ago and 5 minutes in error 3 h ago,
  * and three logged errors 2 h ago (one more 30 h ago, outside the 24 h).
  * Values are deterministic. Returns the number of samples written.
@@ -23,7 +25,7 @@ export function seedHistory(dataDir, now = Date.now()) {
   let written = 0;
   try {
     db.raw.transaction(() => {
-      for (let ts = now - 24 * hour + STEP_MS; ts < now; ts += STEP_MS) {
+      for (let ts = now - HOURS * hour + STEP_MS; ts < now; ts += STEP_MS) {
         const age = (now - ts) / hour;
         if (age > 9 && age < 9.25) continue;
         const h = ts / hour;

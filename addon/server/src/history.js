@@ -11,6 +11,17 @@ export const HISTORY_WINDOWS = {
   '7d': { spanMs: 7 * 24 * HOUR_MS, stepMs: 1800_000 },
 };
 
+/** The history section before any sample (and of a server without a database). */
+export const EMPTY_HISTORY = Object.freeze({
+  availability_24h_percent: null,
+  availability_7d_percent: null,
+  memory_growth_mib_per_hour: null,
+  growth_window_hours: null,
+  samples: 0,
+  availability_24h_covered_hours: 0,
+  availability_7d_covered_hours: 0,
+});
+
 const GROWTH_SPAN_MS = 24 * HOUR_MS;
 const GROWTH_MIN_SPAN_MS = 10 * 60_000;
 const SEVERITY = ['ok', 'degraded', 'error'];
@@ -23,6 +34,24 @@ const SEVERITY = ['ok', 'degraded', 'error'];
 export function growthSlope({ n, t0, t1, sxy, sxx }) {
   if (n < 2 || t1 - t0 < GROWTH_MIN_SPAN_MS) return { mibPerHour: null, spanHours: null };
   return { mibPerHour: round(((sxy / sxx) * HOUR_MS) / MIB, 4), spanHours: round((t1 - t0) / HOUR_MS, 3) };
+}
+
+/**
+ * The availability windows. A window's figure is shown once the samples cover `minCoveredMs` of it
+ * (null before): one minute of samples would read 100 %, or 63 % after a short outage, and look final.
+ */
+export const AVAILABILITY_WINDOWS = {
+  '24h': { spanMs: 24 * HOUR_MS, minCoveredMs: HOUR_MS },
+  '7d': { spanMs: 7 * 24 * HOUR_MS, minCoveredMs: 24 * HOUR_MS },
+};
+
+/**
+ * How much of a window the history covers: from the window start, or the first sample ever if later.
+ * @returns {number} ms, 0 without samples
+ */
+export function coveredMs({ windowStart, firstSampleTs, now }) {
+  if (firstSampleTs === null) return 0;
+  return Math.max(0, now - Math.max(windowStart, firstSampleTs));
 }
 
 /**
@@ -41,19 +70,18 @@ export function availabilityPercent({ available, rows, windowStart, firstSampleT
  * @param {{db: import('./db.js').HasyncDb, sampleIntervalMs: number, now?: () => number}} options
  */
 export function createHistory({ db, sampleIntervalMs, now = Date.now }) {
-  const empty = {
-    availability_24h_percent: null,
-    availability_7d_percent: null,
-    memory_growth_mib_per_hour: null,
-    growth_window_hours: null,
-    samples: 0,
-  };
-  let cached = empty;
+  let cached = EMPTY_HISTORY;
 
-  const availability = (t, first, spanMs) => {
+  /** A window's figure (null until its minimum coverage) and the hours its samples cover. */
+  const availability = (t, first, { spanMs, minCoveredMs }) => {
     const windowStart = t - spanMs;
-    const { rows, available } = db.availableSince(windowStart);
-    return availabilityPercent({ available, rows, windowStart, firstSampleTs: first, now: t, intervalMs: sampleIntervalMs });
+    const covered = coveredMs({ windowStart, firstSampleTs: first, now: t });
+    let percent = null;
+    if (covered >= minCoveredMs) {
+      const { rows, available } = db.availableSince(windowStart);
+      percent = availabilityPercent({ available, rows, windowStart, firstSampleTs: first, now: t, intervalMs: sampleIntervalMs });
+    }
+    return { percent, hours: round(covered / HOUR_MS, 3) };
   };
 
   return {
@@ -66,12 +94,16 @@ export function createHistory({ db, sampleIntervalMs, now = Date.now }) {
       const first = db.firstSampleTs();
       const sums = db.growthSince(t - GROWTH_SPAN_MS);
       const growth = growthSlope(sums);
+      const day = availability(t, first, AVAILABILITY_WINDOWS['24h']);
+      const week = availability(t, first, AVAILABILITY_WINDOWS['7d']);
       cached = {
-        availability_24h_percent: availability(t, first, 24 * HOUR_MS),
-        availability_7d_percent: availability(t, first, 7 * 24 * HOUR_MS),
+        availability_24h_percent: day.percent,
+        availability_7d_percent: week.percent,
         memory_growth_mib_per_hour: growth.mibPerHour,
         growth_window_hours: growth.spanHours,
         samples: sums.n,
+        availability_24h_covered_hours: day.hours,
+        availability_7d_covered_hours: week.hours,
       };
       return cached;
     },

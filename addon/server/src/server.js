@@ -62,6 +62,7 @@ export function openapiDocument() {
  * @property {{root?: string, procCgroup?: string, cpuCount?: number}} [cgroup]
  * @property {number} [tokenCost]  bcrypt cost of the stored token hash (10)
  * @property {string} [nodeVersion]
+ * @property {() => number} [now]  the clock of the samples and the history windows (tests set it)
  */
 
 /**
@@ -88,6 +89,8 @@ export function createApp(config, options = {}) {
     auth: null,
     /** @type {ReturnType<typeof createRouter>|null} */
     router: null,
+    /** @type {ReturnType<typeof createSampler>|null} */
+    sampler: null,
     start,
     stop,
   };
@@ -156,8 +159,10 @@ export function createApp(config, options = {}) {
     }
 
     metrics = createMetrics({ cgroup: createCgroupReader({ ...options.cgroup, enabled: config.containerMetrics }) });
-    const history = db ? createHistory({ db, sampleIntervalMs: intervals.sampleMs }) : null;
-    sampler = createSampler({ db, metrics, checks, history, errors, logger, retentionDays: config.retentionDays, intervals });
+    const now = options.now ?? Date.now;
+    const history = db ? createHistory({ db, sampleIntervalMs: intervals.sampleMs, now }) : null;
+    sampler = createSampler({ db, metrics, checks, history, errors, logger, retentionDays: config.retentionDays, intervals, now });
+    app.sampler = sampler;
     const statusDocument = statusDocumentBuilder({ version: VERSION, instanceId, startedAt, checks, metrics, history, errors });
     const statusJson = cachedJson(statusDocument);
     sse = createSseHub({ json: statusDocument, logger, timing: options.sse });

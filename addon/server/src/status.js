@@ -1,15 +1,8 @@
 // The status document (schema_version 1), assembled from the cached check results and live metrics.
+import { EMPTY_HISTORY } from './history.js';
 import { round } from './metrics.js';
 
 const STATUS_SCHEMA_VERSION = 1;
-
-const EMPTY_HISTORY = Object.freeze({
-  availability_24h_percent: null,
-  availability_7d_percent: null,
-  memory_growth_mib_per_hour: null,
-  growth_window_hours: null,
-  samples: 0,
-});
 
 /** The members of an object's JSON without its braces, to splice into a larger object. */
 const members = (obj) => JSON.stringify(obj).slice(1, -1);

@@ -145,14 +145,40 @@ test('GET /api/v1/history: windows, samples from the sampler, 400 for an unknown
   assert.equal((await request(base, '/api/v1/history?window=1h')).status, 401);
 });
 
-test('the status document picks up the history figures once samples exist', async (t) => {
-  const { base, token } = await startApp(t, { options: { intervals: { sampleMs: 30 } } });
-  const doc = await waitFor(async () => {
-    const d = (await request(base, '/api/v1/status', { token })).json;
-    return d.history.samples >= 3 ? d : null;
-  });
-  assert.equal(doc.history.availability_24h_percent, 100);
-  assert.equal(doc.history.memory_growth_mib_per_hour, null, 'less than 10 minutes of samples');
+test('the status document picks up the history figures; availability once an hour is covered', async (t) => {
+  // The samples are taken here, 10 s apart on an injected clock, so no CPU load can make them late.
+  const start = Date.UTC(2026, 10, 25, 12);
+  let clock = start;
+  const { app, base, token } = await startApp(t, { options: { now: () => clock } });
+  app.sampler.stop();
+  let taken = 0;
+  const sampleUntil = (n) => {
+    while (taken < n) {
+      taken += 1;
+      clock = start + taken * 10_000;
+      app.sampler.sample();
+    }
+  };
+  const history = (until) =>
+    waitFor(async () => {
+      const h = (await request(base, '/api/v1/status', { token })).json.history;
+      return until(h) ? h : null;
+    });
+
+  sampleUntil(3);
+  let h = await history((x) => x.samples === 3);
+  assert.equal(h.availability_24h_percent, null, '20 s of samples');
+  assert.equal(h.availability_7d_percent, null);
+  assert.equal(h.availability_24h_covered_hours, 0.006);
+  assert.equal(h.memory_growth_mib_per_hour, null, 'less than 10 minutes of samples');
+
+  sampleUntil(361); // the first sample at 10 s, the last an hour later
+  h = await history((x) => x.samples === 361);
+  assert.equal(h.availability_24h_percent, 100);
+  assert.equal(h.availability_24h_covered_hours, 1);
+  assert.equal(h.availability_7d_percent, null, 'the 7 d figure needs 24 h');
+  assert.equal(h.availability_7d_covered_hours, 1);
+  assert.equal(typeof h.memory_growth_mib_per_hour, 'number');
 });
 
 test('GET /api/v1/openapi.json: public, OpenAPI 3.1, version from package.json', async (t) => {

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import path from 'node:path';
 import { test } from 'node:test';
 import { openDatabase } from '../src/db.js';
-import { availabilityPercent, createHistory, growthSlope } from '../src/history.js';
+import { AVAILABILITY_WINDOWS, availabilityPercent, coveredMs, createHistory, EMPTY_HISTORY, growthSlope } from '../src/history.js';
 import { Database, query, tempDir } from '../test-support/harness.js';
 
 const MiB = 1024 * 1024;
@@ -91,7 +91,10 @@ test('history summary from stored samples: gaps and errors lower availability; c
   const h = createHistory({ db, sampleIntervalMs: 10_000, now: () => NOW }).refresh();
   // Expected 720 samples over 2 h; stored 540, of which 60 in error: 480 / 720.
   assert.equal(h.availability_24h_percent, 66.67);
-  assert.equal(h.availability_7d_percent, 66.67);
+  assert.equal(h.availability_24h_covered_hours, 2);
+  // Two hours are not enough for a 7 d figure.
+  assert.equal(h.availability_7d_percent, null);
+  assert.equal(h.availability_7d_covered_hours, 2);
   assert.ok(Math.abs(h.memory_growth_mib_per_hour - 3) < 0.001, `slope ${h.memory_growth_mib_per_hour}`);
   assert.ok(Math.abs(h.growth_window_hours - 2) < 0.01);
   assert.equal(h.samples, 540);
@@ -105,7 +108,7 @@ test('history summary falls back to RSS when container memory is missing', (t) =
   assert.equal(h.availability_24h_percent, 100);
 });
 
-test('no samples: figures are null, not zero', (t) => {
+test('no samples: figures are null, not zero, and nothing is covered', (t) => {
   const h = createHistory({ db: freshDb(t), sampleIntervalMs: 10_000, now: () => NOW }).refresh();
   assert.deepEqual(h, {
     availability_24h_percent: null,
@@ -113,7 +116,64 @@ test('no samples: figures are null, not zero', (t) => {
     memory_growth_mib_per_hour: null,
     growth_window_hours: null,
     samples: 0,
+    availability_24h_covered_hours: 0,
+    availability_7d_covered_hours: 0,
   });
+  assert.deepEqual(h, EMPTY_HISTORY);
+});
+
+test('covered: from the window start or the first sample, never below zero', () => {
+  const windowStart = NOW - 24 * HOUR;
+  assert.equal(coveredMs({ windowStart, firstSampleTs: null, now: NOW }), 0);
+  assert.equal(coveredMs({ windowStart, firstSampleTs: NOW - HOUR, now: NOW }), HOUR);
+  assert.equal(coveredMs({ windowStart, firstSampleTs: NOW - 48 * HOUR, now: NOW }), 24 * HOUR);
+  assert.equal(coveredMs({ windowStart, firstSampleTs: NOW + 60_000, now: NOW }), 0);
+});
+
+test('availability waits for its window to be covered: 1 h of the 24 h window, 24 h of the 7 d one', (t) => {
+  const db = freshDb(t);
+  let clock = NOW;
+  const history = createHistory({ db, sampleIntervalMs: 10_000, now: () => clock });
+  // A server that started with an outage: 6 minutes down out of its first 20 (63 % if shown).
+  fill(db, NOW, NOW + 14 * 60_000, () => ({}));
+  clock = NOW + 20 * 60_000;
+  let h = history.refresh();
+  assert.equal(h.availability_24h_percent, null, 'a 20-minute figure would look final');
+  assert.equal(h.availability_7d_percent, null);
+  assert.equal(h.availability_24h_covered_hours, 0.333);
+  assert.equal(h.availability_7d_covered_hours, 0.333);
+
+  // One second before and at the hour.
+  fill(db, NOW + 20 * 60_000, NOW + HOUR, () => ({}));
+  clock = NOW + HOUR - 1000;
+  assert.equal(history.refresh().availability_24h_percent, null);
+  clock = NOW + HOUR;
+  h = history.refresh();
+  assert.equal(h.availability_24h_covered_hours, 1);
+  assert.equal(h.availability_24h_percent, 90, '6 of 60 minutes without samples');
+  assert.equal(h.availability_7d_percent, null);
+
+  // A day later the 7 d figure appears; the 24 h window is full and stays at 24 h.
+  fill(db, NOW + HOUR, NOW + 25 * HOUR, () => ({}));
+  clock = NOW + 24 * HOUR - 1000;
+  assert.equal(history.refresh().availability_7d_percent, null);
+  clock = NOW + 25 * HOUR;
+  h = history.refresh();
+  assert.equal(h.availability_7d_covered_hours, 25);
+  assert.equal(h.availability_24h_covered_hours, 24);
+  assert.equal(h.availability_7d_percent, 99.6, '6 of 1500 minutes without samples');
+  assert.equal(h.availability_24h_percent, 100);
+
+  // Eight days on the 7 d window is full too.
+  fill(db, NOW + 25 * HOUR, NOW + 8 * 24 * HOUR, () => ({}));
+  clock = NOW + 8 * 24 * HOUR;
+  h = history.refresh();
+  assert.equal(h.availability_7d_covered_hours, 168);
+  assert.equal(h.availability_7d_percent, 100);
+  assert.deepEqual(
+    Object.fromEntries(Object.entries(AVAILABILITY_WINDOWS).map(([k, w]) => [k, w.minCoveredMs / HOUR])),
+    { '24h': 1, '7d': 24 },
+  );
 });
 
 test('chart points: buckets of the window step, oldest first, worst status per bucket', (t) => {

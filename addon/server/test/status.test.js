@@ -80,7 +80,15 @@ test('without a database: the empty history section', () => {
   const build = statusDocumentBuilder({ version: '1.2.3', instanceId: null, startedAt: STARTED, checks: src.checks, metrics: src.metrics, history: null, errors: createErrorCounter() });
   const doc = JSON.parse(build());
   assert.equal(doc.server.instance_id, null);
-  assert.deepEqual(doc.history, { availability_24h_percent: null, availability_7d_percent: null, memory_growth_mib_per_hour: null, growth_window_hours: null, samples: 0 });
+  assert.deepEqual(doc.history, {
+    availability_24h_percent: null,
+    availability_7d_percent: null,
+    memory_growth_mib_per_hour: null,
+    growth_window_hours: null,
+    samples: 0,
+    availability_24h_covered_hours: 0,
+    availability_7d_covered_hours: 0,
+  });
 });
 
 /** The server's real checks, metrics and history on a fresh database, and a builder over them. */

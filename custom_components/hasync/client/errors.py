@@ -2,8 +2,10 @@
 
 from collections.abc import Callable, Iterator, Mapping
 import contextlib
+import errno
 import json
 import math
+import socket
 from typing import Any, Final
 
 import aiohttp
@@ -15,11 +17,40 @@ MAX_REASON_LENGTH: Final = 200  # of an error body quoted in a message
 
 
 class HAsyncError(Exception):
-    """Base class for every error of the HAsync client."""
+    """Base class for every error of the HAsync client.
+
+    The message says what happened in the words of the library or the server (for debug logs);
+    the class says what it means, which is what an application tells its users.
+    """
 
 
 class HAsyncConnectionError(HAsyncError):
-    """The server could not be reached, or the connection broke."""
+    """The connection to the server broke off before a complete answer arrived."""
+
+
+class HAsyncConnectionRefusedError(HAsyncConnectionError):
+    """Nothing accepts connections at the server's address and port."""
+
+
+class HAsyncHostNotFoundError(HAsyncConnectionError):
+    """The server's host name does not resolve."""
+
+
+class HAsyncHostUnreachableError(HAsyncConnectionError):
+    """There is no route to the server's host: it is off, or not on a reachable network."""
+
+
+class HAsyncTLSError(HAsyncConnectionError):
+    """The TLS handshake failed: an untrusted certificate, or https:// to a plain-HTTP server."""
+
+
+class HAsyncProxyError(HAsyncConnectionError):
+    """A proxy in front of the server answered 502 or 504: the server behind it did not."""
+
+    def __init__(self, message: str, status: int) -> None:
+        """Keep the proxy's HTTP status."""
+        super().__init__(message)
+        self.status = status
 
 
 class HAsyncTimeoutError(HAsyncConnectionError):
@@ -40,11 +71,42 @@ class HAsyncRateLimitedError(HAsyncError):
 
 
 class HAsyncServiceUnavailableError(HAsyncError):
-    """The server is up but cannot serve the request now (HTTP 503)."""
+    """The server is up but cannot serve the request now (HTTP 503); the message is its reason."""
 
 
 class HAsyncInvalidResponseError(HAsyncError):
     """The server answered with something that is not a valid v1 response."""
+
+
+class HAsyncUnsupportedVersionError(HAsyncInvalidResponseError):
+    """The server sends a status document of a ``schema_version`` this client does not read."""
+
+    def __init__(self, message: str, version: str) -> None:
+        """Keep the version the server sent (quoted, shortened)."""
+        super().__init__(message)
+        self.version = version
+
+
+_UNREACHABLE_ERRNOS: Final = frozenset(
+    {errno.EHOSTUNREACH, errno.ENETUNREACH, errno.EHOSTDOWN, errno.ENETDOWN}
+)
+
+
+def _connection_error(err: aiohttp.ClientError, message: str) -> HAsyncConnectionError:
+    """Return the connection error that says what an aiohttp error means."""
+    if isinstance(err, aiohttp.ClientConnectorDNSError):
+        return HAsyncHostNotFoundError(message)
+    if isinstance(err, aiohttp.ClientSSLError):
+        return HAsyncTLSError(message)
+    if isinstance(err, aiohttp.ClientConnectorError):
+        os_error = err.os_error
+        if isinstance(os_error, socket.gaierror):  # a resolver that does not raise the DNS error
+            return HAsyncHostNotFoundError(message)
+        if os_error.errno == errno.ECONNREFUSED:
+            return HAsyncConnectionRefusedError(message)
+        if os_error.errno in _UNREACHABLE_ERRNOS:
+            return HAsyncHostUnreachableError(message)
+    return HAsyncConnectionError(message)
 
 
 def excerpt(value: Any, limit: int = 40) -> str:
@@ -71,7 +133,7 @@ def client_errors(timeout_message: str, redact: Callable[[str], str]) -> Iterato
         if isinstance(err, aiohttp.ClientResponseError):  # its repr shows the request headers
             err.request_info = err.request_info._replace(headers=CIMultiDictProxy(CIMultiDict()))
             err.args = (err.request_info, *err.args[1:])
-        raise HAsyncConnectionError(redact(one_line(str(err))) or type(err).__name__) from err
+        raise _connection_error(err, redact(one_line(str(err))) or type(err).__name__) from err
     except HAsyncError as err:
         err.args = tuple(redact(arg) if isinstance(arg, str) else arg for arg in err.args)
         raise
@@ -123,5 +185,5 @@ def raise_for_status(status: int, headers: Mapping[str, str], body: bytes) -> No
     if status == 503:
         raise HAsyncServiceUnavailableError(reason)
     if status in (502, 504):
-        raise HAsyncConnectionError(f"HTTP {status} from a proxy in front of the server")
+        raise HAsyncProxyError(f"HTTP {status} from a proxy in front of the server", status)
     raise HAsyncInvalidResponseError(f"unexpected HTTP status {status}: {reason}")

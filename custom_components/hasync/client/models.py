@@ -14,7 +14,7 @@ import math
 import re
 from typing import TYPE_CHECKING, Any, Final, Self
 
-from .errors import HAsyncInvalidResponseError, excerpt, one_line
+from .errors import HAsyncInvalidResponseError, HAsyncUnsupportedVersionError, excerpt, one_line
 
 if TYPE_CHECKING:
     from _typeshed import DataclassInstance
@@ -253,13 +253,23 @@ class FrontendInfo:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class HistoryStats:
-    """Figures the server derives from its own sample history; None until enough samples."""
+    """Figures the server derives from its own sample history; None until enough samples.
+
+    An availability is None until the samples cover 1 h of its 24 h window, or 24 h of its 7 d
+    one; the covered hours say how far each window is (servers before 0.2.0 leave them out).
+    """
 
     availability_24h_percent: float | None = member("number", null=True, minimum=0, maximum=100)
     availability_7d_percent: float | None = member("number", null=True, minimum=0, maximum=100)
     memory_growth_mib_per_hour: float | None = member("number", null=True)
     growth_window_hours: float | None = member("number", null=True, minimum=0, maximum=24)
     samples: int | None = member("integer", null=True, minimum=0)
+    availability_24h_covered_hours: float | None = member(
+        "number", added=True, minimum=0, maximum=24
+    )
+    availability_7d_covered_hours: float | None = member(
+        "number", added=True, minimum=0, maximum=168
+    )
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -299,9 +309,10 @@ class StatusDocument:
         # A document of another version may have another shape: name the version first.
         version = Spec(kind="integer").read(_object(data, ""), "schema_version", "")
         if version != SCHEMA_VERSION:
-            raise HAsyncInvalidResponseError(
+            raise HAsyncUnsupportedVersionError(
                 f"unsupported schema_version {excerpt(version)}: this integration understands "
-                f"version {SCHEMA_VERSION}; update the integration or the add-on so they match"
+                f"version {SCHEMA_VERSION}; update the integration or the add-on so they match",
+                excerpt(version),
             )
         return read_model(cls, data, "")
 
