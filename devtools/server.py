@@ -206,13 +206,16 @@ class ServerProcess:
 
 
 @contextmanager
-def fresh_server(node_major: int = 24) -> Iterator[ServerProcess]:
+def fresh_server(
+    node_major: int = 24, env: Mapping[str, str] | None = None
+) -> Iterator[ServerProcess]:
     """Run a server on a new data dir until healthy with its token; SIGKILL it afterwards.
 
-    The benches use it; a bench that judges a clean SIGTERM calls stop() itself first.
+    The benches use it; a bench that judges a clean SIGTERM calls stop() itself first. ``env``
+    adds to the server's environment (the soak's allocator settings).
     """
     with tempfile.TemporaryDirectory() as tmp:
-        server = ServerProcess(Path(tmp) / "data", node=node_binary(node_major))
+        server = ServerProcess(Path(tmp) / "data", node=node_binary(node_major), env=env)
         server.start()
         try:
             server.wait_healthy(60)

@@ -59,7 +59,8 @@ export function createChecks({ native, db, dbPath, dbError, frontendDir, logger,
   // Bumped after any change to what the status document shows from the checks, so src/status.js
   // reuses their serialized sections until then.
   let revision = 0;
-  let health = { statusCode: 503, body: Buffer.from('{}') };
+  // The /health answer; its body is a string for the reason cachedJson() in status.js gives.
+  let health = { statusCode: 503, body: '{}' };
   const timers = [];
   let selfTestRunning = null;
   // Until start() has run every check once, results are incomplete: do not evaluate or log them.
@@ -90,10 +91,8 @@ export function createChecks({ native, db, dbPath, dbError, frontendDir, logger,
     status = critical.length ? 'error' : failing.length ? 'degraded' : 'ok';
     // /health names the checks that decide its answer: the critical ones for error, else the rest.
     const named = (critical.length ? critical : failing).map((c) => c.name);
-    health = {
-      statusCode: status === 'error' ? 503 : 200,
-      body: Buffer.from(JSON.stringify(named.length ? { status, failing: named } : { status })),
-    };
+    const body = JSON.stringify(named.length ? { status, failing: named } : { status });
+    if (body !== health.body) health = { statusCode: status === 'error' ? 503 : 200, body };
 
     const next = JSON.stringify([status, checks.map((c) => [c.ok, c.message])]);
     if (next === signature) return;

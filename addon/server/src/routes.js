@@ -16,7 +16,7 @@ const WINDOWS = Object.keys(HISTORY_WINDOWS);
  * @property {ReturnType<typeof import('./auth.js').createAuthenticator>} auth
  * @property {ReturnType<typeof import('./ratelimit.js').createRateLimiter>} limiter
  * @property {ReturnType<typeof import('./sse.js').createSseHub>} sse
- * @property {() => Buffer} statusJson  the serialized status document (cached up to 1 s)
+ * @property {() => string} statusJson  the serialized status document (cached up to 1 s)
  * @property {ReturnType<typeof import('./history.js').createHistory>|null} history
  * @property {string|null} historyUnavailable  why there is no history (no database)
  * @property {{http5xx(): void}} errors  counts 5xx answers (/health's 503 reports a check, not an error)

@@ -85,14 +85,21 @@ export function effectiveFigures(process, container) {
  * The status route serves a serialization at most maxAgeMs old, rebuilt at once after invalidate()
  * (a check changed). Measuring the live figures reads /proc and cgroup files: too costly per request
  * under load, and a monitoring client gains nothing from sub-second freshness.
+ *
+ * The serialization stays a string, never a Buffer: a Buffer this small is cut from Node's shared
+ * 8 KiB pool, and a pool slab that outlives two scavenges lands in V8's old space as garbage whose
+ * 8 KiB of malloc'd memory only a full GC frees. V8 starts one for external memory only after
+ * 64 MiB of it, so one rebuild a second grew the process by about 6 MiB/h (issue 19). A string is
+ * on the V8 heap, where its garbage counts towards V8's own collection limits.
  * @param {() => string} build  the document's JSON text
+ * @returns {{body(): string, invalidate(): void}}
  */
 export function cachedJson(build, maxAgeMs = 1000) {
   let cached = null;
   return {
     body() {
       const now = performance.now();
-      if (!cached || now - cached.at >= maxAgeMs) cached = { at: now, body: Buffer.from(build()) };
+      if (!cached || now - cached.at >= maxAgeMs) cached = { at: now, body: build() };
       return cached.body;
     },
     invalidate() {
