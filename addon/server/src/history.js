@@ -1,4 +1,6 @@
-// Figures derived from the stored samples: availability, memory growth, and chart points.
+// Figures derived from the stored samples: availability, memory growth, and chart points. Every window
+// ends at the clock's now (plus db.js's small tolerance): samples stamped by a clock that was ahead and
+// has been set back count in none of them.
 import { round } from './metrics.js';
 
 const HOUR_MS = 3600_000;
@@ -52,7 +54,7 @@ export function createHistory({ db, sampleIntervalMs, now = Date.now }) {
 
   const availability = (t, first, spanMs) => {
     const windowStart = t - spanMs;
-    const { rows, available } = db.availableSince(windowStart);
+    const { rows, available } = db.availableSince(windowStart, t);
     return availabilityPercent({ available, rows, windowStart, firstSampleTs: first, now: t, intervalMs: sampleIntervalMs });
   };
 
@@ -63,8 +65,8 @@ export function createHistory({ db, sampleIntervalMs, now = Date.now }) {
     /** Recompute the summary; the sampler calls this after each stored sample. */
     refresh() {
       const t = now();
-      const first = db.firstSampleTs();
-      const sums = db.growthSince(t - GROWTH_SPAN_MS);
+      const first = db.firstSampleTs(t);
+      const sums = db.growthSince(t - GROWTH_SPAN_MS, t);
       const growth = growthSlope(sums);
       cached = {
         availability_24h_percent: availability(t, first, 24 * HOUR_MS),
@@ -79,7 +81,8 @@ export function createHistory({ db, sampleIntervalMs, now = Date.now }) {
     /** @param {keyof typeof HISTORY_WINDOWS} window */
     points(window) {
       const { spanMs, stepMs } = HISTORY_WINDOWS[window];
-      const rows = db.historyPoints(now() - spanMs, stepMs);
+      const t = now();
+      const rows = db.historyPoints(t - spanMs, stepMs, t);
       return {
         window,
         step_s: stepMs / 1000,

@@ -19,8 +19,16 @@ export function createSampler({ db, metrics, checks, history, logger, retentionD
   const every = { ...DEFAULT_SAMPLER_INTERVALS, ...intervals };
   const timers = [];
 
+  let clockBehind = false;
+
   function sample() {
-    const w = metrics.closeWindow();
+    let w;
+    try {
+      w = metrics.closeWindow();
+    } catch (err) {
+      logger.warning(`sample: ${errorText(err)}`);
+      return;
+    }
     if (!db) return;
     try {
       db.insertSample(
@@ -48,8 +56,13 @@ export function createSampler({ db, metrics, checks, history, logger, retentionD
   function maintain() {
     if (!db) return;
     try {
-      const { folded, deleted } = db.maintain(now(), retentionDays);
+      const { folded, deleted, future, ahead } = db.maintain(now(), retentionDays);
       if (folded || deleted) logger.debug(`maintenance: downsampled ${folded} samples, deleted ${deleted} old rows`);
+      if (future) logger.info(`maintenance: deleted ${future} samples dated after now (the clock was ahead and has been set back)`);
+      if (ahead && !clockBehind) {
+        logger.warning(`${ahead} samples are dated after now and outnumber the others: the clock seems to be behind; they are kept, and left out of the figures, until it is right`);
+      }
+      clockBehind = ahead > 0;
     } catch (err) {
       checks.reportWrite(err);
     }

@@ -2,19 +2,35 @@
 // The stream is state, not a log, so a reconnecting client simply gets the current document.
 // Each stream remembers the generation of the stored token it was opened with; when rotate-token
 // replaces that token, endStale() ends those streams so their clients reconnect and meet a 401.
+import { sendJson } from './respond.js';
 
 export const DEFAULT_SSE_TIMING = { heartbeatMs: 30_000, retryMs: 5000 };
+/**
+ * An open stream costs 13-37 KiB. Home Assistant needs one per config entry, the ingress page one
+ * per open browser tab: 8 per token (stored or HASYNC_TOKEN, and the ingress proxy counts as one)
+ * leaves room for a second instance, reconnects that overlap a dying stream and a few tools, and 16
+ * in all is the token's 8 plus the ingress page's 8. Beyond either, 429: a client that opens streams
+ * in a loop cannot grow the server's memory.
+ */
+export const STREAM_LIMITS = { perToken: 8, total: 16 };
 // A client that stops reading is dropped rather than buffered without bound.
 const MAX_BUFFERED_BYTES = 1024 * 1024;
 
 /**
- * @param {{document: () => object, logger: import('./logger.js').Logger, timing?: Partial<typeof DEFAULT_SSE_TIMING>}} deps
+ * @param {{document: () => object, logger: import('./logger.js').Logger, timing?: Partial<typeof DEFAULT_SSE_TIMING>,
+ *          limits?: Partial<typeof STREAM_LIMITS>}} deps
  */
-export function createSseHub({ document, logger, timing = {} }) {
+export function createSseHub({ document, logger, timing = {}, limits = {} }) {
   const { heartbeatMs, retryMs } = { ...DEFAULT_SSE_TIMING, ...timing };
+  const { perToken, total } = { ...STREAM_LIMITS, ...limits };
   /** Open streams and the token generation each was authorized with (null: ingress or HASYNC_TOKEN). */
   /** @type {Map<import('node:http').ServerResponse, number|null>} */
   const clients = new Map();
+  /** The stream each connection carries, and the open streams per token. */
+  /** @type {Map<import('node:net').Socket, import('node:http').ServerResponse>} */
+  const bySocket = new Map();
+  /** @type {Map<string, number>} */
+  const perIdentity = new Map();
   let lastId = 0;
   let heartbeat = null;
 
@@ -34,8 +50,20 @@ export function createSseHub({ document, logger, timing = {} }) {
      * @param {import('node:http').IncomingMessage} req
      * @param {import('node:http').ServerResponse} res
      * @param {number|null} [generation]  of the stored token the request was authorized with
+     * @param {string} [identity]  who the stream counts against: 'ingress', or the token
      */
-    open(req, res, generation = null) {
+    open(req, res, generation = null, identity = `token ${generation}`) {
+      if (req.method !== 'HEAD') {
+        const mine = perIdentity.get(identity) ?? 0;
+        const reason =
+          mine >= perToken ? `too many event streams open with this token (${perToken})`
+          : clients.size >= total ? `too many event streams open on this server (${total})`
+          : null;
+        if (reason) {
+          sendJson(res, 429, { error: 'too_many_requests', reason, retry_after_s: retryMs / 1000 }, { 'retry-after': retryMs / 1000 });
+          return;
+        }
+      }
       res.writeHead(200, {
         'content-type': 'text/event-stream; charset=utf-8',
         'cache-control': 'no-cache, no-store',
@@ -47,8 +75,17 @@ export function createSseHub({ document, logger, timing = {} }) {
       }
       req.socket.setNoDelay(true);
       req.socket.setTimeout(0);
+      const socket = req.socket;
       clients.set(res, generation);
-      res.on('close', () => clients.delete(res));
+      bySocket.set(socket, res);
+      perIdentity.set(identity, (perIdentity.get(identity) ?? 0) + 1);
+      res.on('close', () => {
+        clients.delete(res);
+        if (bySocket.get(socket) === res) bySocket.delete(socket);
+        const left = perIdentity.get(identity) - 1;
+        if (left > 0) perIdentity.set(identity, left);
+        else perIdentity.delete(identity);
+      });
       send(res, `retry: ${retryMs}\n${frame()}`);
       if (!heartbeat) {
         heartbeat = setInterval(() => this.broadcast(), heartbeatMs);
@@ -77,6 +114,19 @@ export function createSseHub({ document, logger, timing = {} }) {
         ended++;
       }
       return ended;
+    },
+
+    /**
+     * A request arrived on a connection that carries a stream (HTTP/1.1 pipelining): responses go out
+     * in order, so it would wait for the endless stream. End the stream so it is answered.
+     * @param {import('node:net').Socket} socket
+     */
+    endOn(socket) {
+      const res = bySocket.get(socket);
+      if (!res) return;
+      clients.delete(res);
+      bySocket.delete(socket);
+      res.end();
     },
 
     closeAll() {

@@ -23,7 +23,8 @@ const EMPTY_HISTORY = Object.freeze({
  */
 export function statusDocumentBuilder({ version, instanceId, startedAt, checks, metrics, history }) {
   const startedIso = startedAt.toISOString();
-  const startedMs = startedAt.getTime();
+  // Uptime from the monotonic clock: a wall-clock jump must not make it negative or leap.
+  const startedMono = performance.now();
   return () => {
     const { process, container } = metrics.snapshot();
     return {
@@ -32,7 +33,7 @@ export function statusDocumentBuilder({ version, instanceId, startedAt, checks, 
         version,
         instance_id: instanceId,
         started_at: startedIso,
-        uptime_s: round((Date.now() - startedMs) / 1000, 1),
+        uptime_s: round((performance.now() - startedMono) / 1000, 1),
       },
       status: checks.status(),
       checks: checks.checks(),

@@ -1,0 +1,167 @@
+// The bound on open connections. Each idle socket costs 15-40 KiB and a file descriptor: 10,000 of
+// them took the server from 60 to over 200 MiB and, at a descriptor limit of 1,024, made /health
+// unreachable. Legitimate clients of a home server need a handful (Home Assistant's session and event
+// stream, the ingress proxy, the health check, a script or two), so:
+// - at most 256 connections (about 8 MiB of sockets at worst), and never more than half the
+//   descriptors left after a reserve of 64, so that a static file can be opened for each connection;
+// - at most 32 from one address (IPv6: one /64), the ingress proxy excepted;
+// - at either bound a new connection takes the place of the oldest idle one that never carried an
+//   authenticated request (event streams, requests in progress and authenticated keep-alive
+//   connections are never closed), so /health and Home Assistant always get in. A connection gets
+//   250 ms to send its first request before it can be closed that way; a new connection from an
+//   address that presented the valid token before does not wait for that. With nothing to close,
+//   the new connection is answered 503 and closed.
+// When descriptors run out anyway (resources.js), idle unauthenticated connections are closed and no
+// new ones are let in beyond those left, for 10 s.
+import { fs } from './builtins.js';
+import { addressKey } from './ratelimit.js';
+
+export const CONNECTION_LIMITS = { maxConnections: 256, perAddress: 32, graceMs: 250 };
+const FD_RESERVE = 64;
+const MIN_CONNECTIONS = 16;
+const BACKOFF_MS = 10_000;
+const CHECK_MS = 1000;
+
+const REFUSED = (() => {
+  const body = JSON.stringify({ error: 'service_unavailable', reason: 'too many open connections; retry in a moment' });
+  return (
+    `HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n` +
+    `Retry-After: 1\r\nConnection: close\r\n\r\n${body}`
+  );
+})();
+
+/** The soft limit on open files, from /proc/self/limits; null when it cannot be read or is unlimited. */
+export function readDescriptorLimit() {
+  const text = fs.readFileSync('/proc/self/limits', 'utf8');
+  const soft = /^Max open files\s+(\S+)/m.exec(text)?.[1];
+  return soft && /^\d+$/.test(soft) ? Number(soft) : null;
+}
+
+/** Client address without the IPv4-mapped IPv6 prefix. */
+export function plainAddress(addr = '') {
+  return addr.startsWith('::ffff:') ? addr.slice(7) : addr;
+}
+
+/**
+ * @param {object} deps
+ * @param {import('node:http').Server} deps.server
+ * @param {ReturnType<typeof import('./resources.js').createResourceMonitor>} deps.resources
+ * @param {(key: string) => boolean} deps.trusted  by addressKey(): presented the valid token before
+ * @param {(addr: string) => boolean} deps.exempt  by plain address: the ingress proxy
+ * @param {Partial<typeof CONNECTION_LIMITS>} [deps.limits]
+ * @param {() => number|null} [deps.descriptorLimit]
+ * @param {() => number} [deps.now]
+ */
+export function createConnectionGuard({
+  server,
+  resources,
+  trusted,
+  exempt,
+  limits = {},
+  descriptorLimit = readDescriptorLimit,
+  now = () => performance.now(),
+}) {
+  const { maxConnections, perAddress, graceMs } = { ...CONNECTION_LIMITS, ...limits };
+  /** @typedef {{key: string, at: number, active: number, authenticated: boolean}} State */
+  /** @type {Map<import('node:net').Socket, State>} oldest first */
+  const open = new Map();
+  /** @type {Map<string, Set<import('node:net').Socket>>} */
+  const byAddress = new Map();
+  const counts = { refused: 0, evicted: 0, shed: 0 };
+  let cap = maxConnections;
+  let backoff = { cap: Infinity, until: -Infinity };
+
+  const currentCap = () => (now() < backoff.until ? Math.min(cap, backoff.cap) : cap);
+
+  const idle = (s, force) => !s.authenticated && s.active === 0 && (force || now() - s.at >= graceMs);
+
+  const forget = (socket) => {
+    const s = open.get(socket);
+    if (!s) return;
+    open.delete(socket);
+    const mine = byAddress.get(s.key);
+    mine?.delete(socket);
+    if (mine?.size === 0) byAddress.delete(s.key);
+  };
+
+  /** Close the oldest idle connection among `sockets`; false when there is none. */
+  const evictOne = (sockets, force) => {
+    for (const socket of sockets) {
+      if (!idle(open.get(socket), force)) continue;
+      forget(socket);
+      socket.destroy();
+      counts.evicted++;
+      return true;
+    }
+    return false;
+  };
+
+  /** Re-read the descriptor limit; reading it needs a descriptor, so it also tells a shortage. */
+  const check = () => {
+    let limit;
+    try {
+      limit = descriptorLimit();
+    } catch (err) {
+      resources.outOfFiles(err, 'reading the descriptor limit');
+      return;
+    }
+    resources.available();
+    cap = limit === null ? maxConnections : Math.max(MIN_CONNECTIONS, Math.min(maxConnections, Math.floor((limit - FD_RESERVE) / 2)));
+  };
+
+  resources.onShortage(() => {
+    for (const [socket, s] of open) {
+      if (!idle(s, false)) continue;
+      forget(socket);
+      socket.destroy();
+      counts.shed++;
+    }
+    backoff = { cap: Math.max(MIN_CONNECTIONS, open.size), until: now() + BACKOFF_MS };
+  });
+
+  server.on('connection', (socket) => {
+    const address = plainAddress(socket.remoteAddress);
+    const key = addressKey(address);
+    const force = trusted(key) || exempt(address);
+    const mine = byAddress.get(key);
+    if (
+      (!exempt(address) && mine && mine.size >= perAddress && !evictOne(mine, force)) ||
+      (open.size >= currentCap() && !evictOne(open.keys(), force))
+    ) {
+      counts.refused++;
+      socket.on('error', () => {});
+      socket.end(REFUSED);
+      socket.destroySoon();
+      return;
+    }
+    open.set(socket, { key, at: now(), active: 0, authenticated: false });
+    if (mine) mine.add(socket);
+    else byAddress.set(key, new Set([socket]));
+    socket.once('close', () => forget(socket));
+  });
+
+  // Before the router, so a request is counted before its handler can finish it.
+  server.prependListener('request', (req, res) => {
+    const s = open.get(req.socket);
+    if (!s) return;
+    s.active++;
+    res.once('close', () => s.active--);
+  });
+
+  check();
+  const timer = setInterval(check, CHECK_MS);
+  timer.unref();
+
+  return {
+    /** The connection carried a request with the valid token (or from the ingress proxy): keep it. */
+    authenticated(socket) {
+      const s = open.get(socket);
+      if (s) s.authenticated = true;
+    },
+    /** Figures for tests: open connections, the cap in force, and how many were refused/closed. */
+    stats: () => ({ open: open.size, cap: currentCap(), ...counts }),
+    stop() {
+      clearInterval(timer);
+    },
+  };
+}
