@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 // The HAsync server CLI: serve (default), verify-native, rotate-token.
 import { ConfigError, ensureDataDir, loadConfig } from '../src/config.js';
+import { DataDirLocked, lockDataDir } from '../src/datalock.js';
 import { openDatabase } from '../src/db.js';
 import { announce } from '../src/discovery.js';
 import { createHasher } from '../src/hasher.js';
@@ -128,8 +129,16 @@ async function rotateTokenCommand() {
   if (bcrypt) await selfTestBcrypt(bcrypt).catch(() => (bcrypt = null));
 
   let token;
+  let lock = null;
   try {
-    const db = openDatabase(sqlite.module, config.dbPath);
+    // Without a server running, this run holds the data directory and may create the database; a
+    // running server holds the lock and has created it at its start.
+    try {
+      lock = lockDataDir(sqlite.module, config.dataDir);
+    } catch (err) {
+      if (!(err instanceof DataDirLocked)) throw err;
+    }
+    const db = openDatabase(sqlite.module, config.dbPath, { create: lock !== null });
     try {
       token = await rotateToken(db, createHasher(() => bcrypt));
     } finally {
@@ -138,6 +147,8 @@ async function rotateTokenCommand() {
   } catch (err) {
     logger.error(`rotate-token: ${errorText(err)}`);
     process.exit(1);
+  } finally {
+    lock?.release();
   }
   logger.redact(token);
   process.stdout.write(tokenBanner(token));

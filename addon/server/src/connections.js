@@ -158,8 +158,13 @@ export function createConnectionGuard({
       const s = open.get(socket);
       if (s) s.authenticated = true;
     },
-    /** Figures for tests: open connections, the cap in force, and how many were refused/closed. */
-    stats: () => ({ open: open.size, cap: currentCap(), ...counts }),
+    /** Requests in progress on the connection (more than one: pipelined). */
+    inFlight: (socket) => open.get(socket)?.active ?? 0,
+    /**
+     * Figures for tests: open connections, the cap in force, the most from one address, and how many
+     * were refused or closed.
+     */
+    stats: () => ({ open: open.size, cap: currentCap(), busiest: Math.max(0, ...[...byAddress.values()].map((m) => m.size)), ...counts }),
     stop() {
       clearInterval(timer);
     },

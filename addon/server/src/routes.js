@@ -139,7 +139,12 @@ export function createRouter(ctx) {
     sendJson(res, h.statusCode, h.body);
   };
   const status = (req, res) => sendJson(res, 200, ctx.statusJson());
-  const events = (req, res, url, generation, who) => sse.open(req, res, generation, who === 'ingress' ? 'ingress' : `token ${generation}`);
+  const events = (req, res, url, generation, who) => {
+    sse.open(req, res, generation, who === 'ingress' ? 'ingress' : `token ${generation}`);
+    // Requests pipelined behind this one arrived while it was being authorized: they are answered
+    // after the first event instead of never.
+    if (connections.inFlight(req.socket) > 1) sse.endOn(req.socket);
+  };
   const openapi = (req, res) => sendJson(res, 200, ctx.openapi(), { 'cache-control': 'no-cache' });
 
   // Every route, as the OpenAPI document lists it (tests compare the two). `secured` routes get the
