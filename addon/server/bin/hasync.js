@@ -1,5 +1,6 @@
 #!/usr/bin/env node
 // The HAsync server CLI: serve (default), verify-native, rotate-token.
+import { fs } from '../src/builtins.js';
 import { ConfigError, ensureDataDir, loadConfig } from '../src/config.js';
 import { DataDirLocked, lockDataDir } from '../src/datalock.js';
 import { openDatabase } from '../src/db.js';
@@ -131,12 +132,14 @@ async function rotateTokenCommand() {
   let token;
   let lock = null;
   try {
-    // Without a server running, this run holds the data directory and may create the database; a
-    // running server holds the lock and has created it at its start.
-    try {
-      lock = lockDataDir(sqlite.module, config.dataDir);
-    } catch (err) {
-      if (!(err instanceof DataDirLocked)) throw err;
+    // A running server has created the database at its start. Without one, there may be none yet:
+    // only the holder of the data directory's lock may create it.
+    if (!fs.existsSync(config.dbPath)) {
+      try {
+        lock = lockDataDir(sqlite.module, config.dataDir);
+      } catch (err) {
+        if (!(err instanceof DataDirLocked)) throw err;
+      }
     }
     const db = openDatabase(sqlite.module, config.dbPath, { create: lock !== null });
     try {

@@ -4,22 +4,26 @@
 // stream, the ingress proxy, the health check, a script or two), so:
 // - at most 256 connections (about 8 MiB of sockets at worst), and never more than half the
 //   descriptors left after a reserve of 64, so that a static file can be opened for each connection;
-// - at most 32 from one address (IPv6: one /64), the ingress proxy excepted;
+// - once half of those are taken, at most 32 from one address (IPv6: one /64), the ingress proxy
+//   excepted: a client's burst is not limited while there is room, a flood from one address cannot
+//   take the others' share;
 // - at either bound a new connection takes the place of the oldest idle one that never carried an
 //   authenticated request (event streams, requests in progress and authenticated keep-alive
 //   connections are never closed), so /health and Home Assistant always get in. A connection gets
 //   250 ms to send its first request before it can be closed that way; a new connection from an
 //   address that presented the valid token before does not wait for that. With nothing to close,
 //   the new connection is answered 503 and closed.
-// When descriptors run out anyway (resources.js), idle unauthenticated connections are closed and no
-// new ones are let in beyond those left, for 10 s.
-import { fs } from './builtins.js';
+// When descriptors run out anyway (resources.js; reading the limit every second needs one, so a
+// shortage is noticed within a second), idle unauthenticated connections are closed and the listening
+// socket is closed until descriptors have been available for 10 s: libuv retries a pending connection
+// it cannot accept on every turn of the event loop, a busy loop, and a closed port tells clients at
+// once instead. Open connections (Home Assistant's among them) go on being served meanwhile.
+import { fs, net } from './builtins.js';
 import { addressKey } from './ratelimit.js';
 
 export const CONNECTION_LIMITS = { maxConnections: 256, perAddress: 32, graceMs: 250 };
 const FD_RESERVE = 64;
 const MIN_CONNECTIONS = 16;
-const BACKOFF_MS = 10_000;
 const CHECK_MS = 1000;
 
 const REFUSED = (() => {
@@ -67,11 +71,14 @@ export function createConnectionGuard({
   const open = new Map();
   /** @type {Map<string, Set<import('node:net').Socket>>} */
   const byAddress = new Map();
-  const counts = { refused: 0, evicted: 0, shed: 0 };
+  const counts = { refused: 0, evicted: 0, shed: 0, paused: 0 };
   let cap = maxConnections;
-  let backoff = { cap: Infinity, until: -Infinity };
-
-  const currentCap = () => (now() < backoff.until ? Math.min(cap, backoff.cap) : cap);
+  /** Where the server listens, while it does not (a descriptor shortage). */
+  /** @type {{port: number, host: string}|null} */
+  let paused = null;
+  let stopped = false;
+  /** @type {NodeJS.Timeout|null} */
+  let timer = null;
 
   const idle = (s, force) => !s.authenticated && s.active === 0 && (force || now() - s.at >= graceMs);
 
@@ -106,7 +113,14 @@ export function createConnectionGuard({
       return;
     }
     resources.available();
-    cap = limit === null ? maxConnections : Math.max(MIN_CONNECTIONS, Math.min(maxConnections, Math.floor((limit - FD_RESERVE) / 2)));
+    if (paused && !resources.short() && !stopped) {
+      const { port, host } = paused;
+      paused = null;
+      timer?.unref();
+      // A failure (still no descriptor for the socket) comes back as the server's 'error'.
+      server.listen(port, host);
+    }
+    cap = limit === null ? maxConnections : Math.min(maxConnections, Math.max(MIN_CONNECTIONS, Math.floor((limit - FD_RESERVE) / 2)));
   };
 
   resources.onShortage(() => {
@@ -116,7 +130,15 @@ export function createConnectionGuard({
       socket.destroy();
       counts.shed++;
     }
-    backoff = { cap: Math.max(MIN_CONNECTIONS, open.size), until: now() + BACKOFF_MS };
+    const address = server.address();
+    if (!paused && address && typeof address === 'object') {
+      paused = { port: address.port, host: address.address };
+      counts.paused++;
+      // net.Server's close: http.Server's would also close idle keep-alive connections.
+      net.Server.prototype.close.call(server);
+      // The listening socket kept the process alive; now the timer that reopens it must.
+      timer?.ref();
+    }
   });
 
   server.on('connection', (socket) => {
@@ -124,9 +146,10 @@ export function createConnectionGuard({
     const key = addressKey(address);
     const force = trusted(key) || exempt(address);
     const mine = byAddress.get(key);
+    const shared = open.size >= cap / 2 && !exempt(address);
     if (
-      (!exempt(address) && mine && mine.size >= perAddress && !evictOne(mine, force)) ||
-      (open.size >= currentCap() && !evictOne(open.keys(), force))
+      (shared && mine && mine.size >= perAddress && !evictOne(mine, force)) ||
+      (open.size >= cap && !evictOne(open.keys(), force))
     ) {
       counts.refused++;
       socket.on('error', () => {});
@@ -149,7 +172,7 @@ export function createConnectionGuard({
   });
 
   check();
-  const timer = setInterval(check, CHECK_MS);
+  timer = setInterval(check, CHECK_MS);
   timer.unref();
 
   return {
@@ -164,8 +187,9 @@ export function createConnectionGuard({
      * Figures for tests: open connections, the cap in force, the most from one address, and how many
      * were refused or closed.
      */
-    stats: () => ({ open: open.size, cap: currentCap(), busiest: Math.max(0, ...[...byAddress.values()].map((m) => m.size)), ...counts }),
+    stats: () => ({ open: open.size, cap, accepting: paused === null, busiest: Math.max(0, ...[...byAddress.values()].map((m) => m.size)), ...counts }),
     stop() {
+      stopped = true;
       clearInterval(timer);
     },
   };

@@ -26,7 +26,9 @@ export class DataDirLocked extends Error {
 export function lockDataDir(Database, dir) {
   const raw = openHeld(Database, path.join(dir, LOCK_FILE), { timeout: 0 });
   try {
-    // An exclusive transaction that is never committed: the lock, without writing a byte.
+    // An exclusive transaction that is never committed: the lock, without writing a byte (and with
+    // the journal in memory, without a -journal file beside it).
+    raw.exec('PRAGMA journal_mode = MEMORY');
     raw.exec('BEGIN EXCLUSIVE');
   } catch (err) {
     raw.close();

@@ -34,8 +34,8 @@ export function createResourceMonitor({ logger, now = () => performance.now() })
       if (!isOutOfFiles(err)) return false;
       if (lastFailure === null) {
         logger.warning(
-          `out of file descriptors (${err.code ?? 'EMFILE'}) while ${what}: closing idle connections, ` +
-            'refusing new ones beyond those still open, and retrying; checks keep their last result',
+          `out of file descriptors (${err.code ?? 'EMFILE'}) while ${what}: closing idle connections and ` +
+            'accepting no new ones until descriptors are free again; checks keep their last result',
         );
       }
       lastFailure = now();

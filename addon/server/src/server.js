@@ -273,6 +273,7 @@ export function createApp(config, options = {}) {
       checks?.stop();
       sampler?.stop();
       auth?.stop();
+      connections?.stop();
       if (server) {
         const closed = new Promise((resolve) => server.close(resolve));
         sse?.closeAll();
@@ -293,7 +294,6 @@ export function createApp(config, options = {}) {
         }
       }
       metrics?.stop();
-      connections?.stop();
       if (app.db) {
         try {
           app.db.close();

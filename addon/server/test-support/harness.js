@@ -198,15 +198,17 @@ export function openEvents(base, { token, path: p = '/api/v1/events', localAddre
 }
 
 /**
- * Run bin/hasync.js as a child process.
+ * Run bin/hasync.js as a child process (as another user with uid/gid, when this one is root).
  * @returns {{child: import('node:child_process').ChildProcess, stdout: () => string, stderr: () => string,
  *            exit: Promise<{code: number|null, signal: string|null}>}}
  */
-export function spawnCli(args, { env = {}, cwd = SERVER_DIR, bin = BIN } = {}) {
+export function spawnCli(args, { env = {}, cwd = SERVER_DIR, bin = BIN, uid, gid } = {}) {
   const child = spawn(process.execPath, [bin, ...args], {
     cwd,
     env: { PATH: process.env.PATH, HOME: process.env.HOME ?? '/tmp', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
+    uid,
+    gid,
   });
   let out = '';
   let err = '';
@@ -217,8 +219,8 @@ export function spawnCli(args, { env = {}, cwd = SERVER_DIR, bin = BIN } = {}) {
 }
 
 /** Start `serve` as a child process on a free port; resolves once it listens. */
-export async function spawnServer(t, { env = {}, bin } = {}) {
-  const run = spawnCli([], { env: { HASYNC_HOST: '127.0.0.1', HASYNC_PORT: '0', ...env }, bin });
+export async function spawnServer(t, { env = {}, bin, uid, gid } = {}) {
+  const run = spawnCli([], { env: { HASYNC_HOST: '127.0.0.1', HASYNC_PORT: '0', ...env }, bin, uid, gid });
   t.after(() => {
     if (run.child.exitCode === null && run.child.signalCode === null) run.child.kill('SIGKILL');
   });

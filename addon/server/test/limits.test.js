@@ -223,7 +223,7 @@ test('a connection flood above the cap: idle connections are bounded, /health, t
 });
 
 test('with nothing idle long enough to close, a new connection is answered 503 with a reason and closed', async (t) => {
-  const { app, base } = await startApp(t, { options: { limits: { connections: { perAddress: 2, graceMs: 60_000 } } } });
+  const { app, base } = await startApp(t, { options: { limits: { connections: { maxConnections: 4, perAddress: 2, graceMs: 60_000 } } } });
   const held = await idleConnections(app.port, '127.5.0.1', 2);
   const text = await new Promise((resolve) => {
     const socket = net.connect({ port: app.port, host: '127.0.0.1', localAddress: '127.5.0.1' });
