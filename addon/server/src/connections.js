@@ -1,18 +1,22 @@
-// The bound on open connections. Each idle socket costs 15-40 KiB and a file descriptor: 10,000 of
+// The bound on open connections. Each idle socket costs a file descriptor and about 15 KiB: 10,000 of
 // them took the server from 60 to over 200 MiB and, at a descriptor limit of 1,024, made /health
 // unreachable. Legitimate clients of a home server need a handful (Home Assistant's session and event
-// stream, the ingress proxy, the health check, a script or two), so:
-// - at most 256 connections (about 8 MiB of sockets at worst), and never more than half the
-//   descriptors left after a reserve of 64, so that a static file can be opened for each connection;
+// stream, the ingress proxy's few, the health check, a script or two), so:
+// - at most 128 connections: about 2 MiB of sockets, and after a flood of 10,000 the server is back
+//   within about 12 MB of where it started (bench/abuse); never more than half the descriptors left
+//   after a reserve of 64, so that a file of the page can be opened for each connection;
 // - once half of those are taken, at most 32 from one address (IPv6: one /64), the ingress proxy
 //   excepted: a client's burst is not limited while there is room, a flood from one address cannot
 //   take the others' share;
-// - at either bound a new connection takes the place of the oldest idle one that never carried an
-//   authenticated request (event streams, requests in progress and authenticated keep-alive
-//   connections are never closed), so /health and Home Assistant always get in. A connection gets
-//   250 ms to send its first request before it can be closed that way; a new connection from an
-//   address that presented the valid token before does not wait for that. With nothing to close,
-//   the new connection is answered 503 and closed.
+// - at either bound, a new connection takes the place of the oldest idle connection that never
+//   carried an authenticated request (event streams, requests in progress and authenticated
+//   keep-alive connections are never closed), so /health and Home Assistant get in. A connection gets
+//   250 ms to send its first request before it can be closed that way, and such replacements are
+//   rationed to a quarter of the slots a second: a flood that reconnects as fast as it can would
+//   otherwise have the server set up and tear down a socket for each attempt, and the allocator keeps
+//   the peak. A connection from an address that presented the valid token before (Home Assistant) or
+//   from the ingress proxy is let in at once all the same. Any other is closed before Node has spent
+//   anything on it, as Node's own server.maxConnections would.
 // When descriptors run out anyway (resources.js; reading the limit every second needs one, so a
 // shortage is noticed within a second), idle unauthenticated connections are closed and the listening
 // socket is closed until descriptors have been available for 10 s: libuv retries a pending connection
@@ -21,18 +25,16 @@
 import { fs, net } from './builtins.js';
 import { addressKey } from './ratelimit.js';
 
-export const CONNECTION_LIMITS = { maxConnections: 256, perAddress: 32, graceMs: 250 };
+export const CONNECTION_LIMITS = { maxConnections: 128, perAddress: 32, graceMs: 250 };
+/**
+ * Connections the kernel queues for accepting (Linux caps it at net.core.somaxconn, 4096 by
+ * default). Node's default of 511 overflows under a burst of new connections, and the kernel then
+ * drops the SYN of /health's connection: its client retries after a second.
+ */
+export const LISTEN_BACKLOG = 4096;
 const FD_RESERVE = 64;
 const MIN_CONNECTIONS = 16;
 const CHECK_MS = 1000;
-
-const REFUSED = (() => {
-  const body = JSON.stringify({ error: 'service_unavailable', reason: 'too many open connections; retry in a moment' });
-  return (
-    `HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n` +
-    `Retry-After: 1\r\nConnection: close\r\n\r\n${body}`
-  );
-})();
 
 /** The soft limit on open files, from /proc/self/limits; null when it cannot be read or is unlimited. */
 export function readDescriptorLimit() {
@@ -73,6 +75,8 @@ export function createConnectionGuard({
   const byAddress = new Map();
   const counts = { refused: 0, evicted: 0, shed: 0, paused: 0 };
   let cap = maxConnections;
+  /** Replacements left this second (not counting trusted clients'). */
+  let replacements = cap / 4;
   /** Where the server listens, while it does not (a descriptor shortage). */
   /** @type {{port: number, host: string}|null} */
   let paused = null;
@@ -91,13 +95,15 @@ export function createConnectionGuard({
     if (mine?.size === 0) byAddress.delete(s.key);
   };
 
-  /** Close the oldest idle connection among `sockets`; false when there is none. */
+  /** Close the oldest idle connection among `sockets`; false when there is none (or no budget left). */
   const evictOne = (sockets, force) => {
+    if (!force && replacements < 1) return false;
     for (const socket of sockets) {
       if (!idle(open.get(socket), force)) continue;
       forget(socket);
       socket.destroy();
       counts.evicted++;
+      if (!force) replacements--;
       return true;
     }
     return false;
@@ -118,9 +124,10 @@ export function createConnectionGuard({
       paused = null;
       timer?.unref();
       // A failure (still no descriptor for the socket) comes back as the server's 'error'.
-      server.listen(port, host);
+      server.listen({ port, host, backlog: LISTEN_BACKLOG });
     }
     cap = limit === null ? maxConnections : Math.min(maxConnections, Math.max(MIN_CONNECTIONS, Math.floor((limit - FD_RESERVE) / 2)));
+    replacements = cap / 4;
   };
 
   resources.onShortage(() => {
@@ -141,23 +148,45 @@ export function createConnectionGuard({
     }
   });
 
-  server.on('connection', (socket) => {
-    const address = plainAddress(socket.remoteAddress);
+  /**
+   * Whether a connection from this address may come in, making room for it if it must. Decided on the
+   * raw handle (see below), so nothing has been spent on the connection yet.
+   */
+  const admit = (address) => {
     const key = addressKey(address);
     const force = trusted(key) || exempt(address);
     const mine = byAddress.get(key);
     const shared = open.size >= cap / 2 && !exempt(address);
-    if (
-      (shared && mine && mine.size >= perAddress && !evictOne(mine, force)) ||
-      (open.size >= cap && !evictOne(open.keys(), force))
-    ) {
-      counts.refused++;
-      socket.on('error', () => {});
-      socket.end(REFUSED);
-      socket.destroySoon();
-      return;
-    }
+    if (shared && mine && mine.size >= perAddress && !evictOne(mine, force)) return false;
+    return open.size < cap || evictOne(open.keys(), force);
+  };
+
+  // Admission is decided before Node builds a socket for the connection: net.Server hands every
+  // accepted connection to its listening handle's onconnection, which is wrapped each time the server
+  // starts listening. A refused connection is closed there, which costs what Node's own
+  // server.maxConnections costs; refusing it after Node had built the socket (and the HTTP parser and
+  // its bookkeeping) would leave the server some 15 MB larger after a flood of 10,000.
+  server.on('listening', () => {
+    const handle = /** @type {any} */ (server)._handle;
+    const accept = handle.onconnection;
+    handle.onconnection = function onconnection(err, clientHandle) {
+      if (!err) {
+        const peer = {};
+        clientHandle.getpeername?.(peer);
+        if (!admit(plainAddress(peer.address))) {
+          counts.refused++;
+          clientHandle.close();
+          return;
+        }
+      }
+      accept.call(this, err, clientHandle);
+    };
+  });
+
+  server.on('connection', (socket) => {
+    const key = addressKey(plainAddress(socket.remoteAddress));
     open.set(socket, { key, at: now(), active: 0, authenticated: false });
+    const mine = byAddress.get(key);
     if (mine) mine.add(socket);
     else byAddress.set(key, new Set([socket]));
     socket.once('close', () => forget(socket));

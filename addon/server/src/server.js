@@ -5,7 +5,7 @@ import { announce } from './discovery.js';
 import { createAuthenticator } from './auth.js';
 import { createCgroupReader } from './cgroup.js';
 import { createChecks } from './checks.js';
-import { createConnectionGuard } from './connections.js';
+import { createConnectionGuard, LISTEN_BACKLOG } from './connections.js';
 import { DataDirLocked, lockDataDir } from './datalock.js';
 import { openDatabase } from './db.js';
 import { createHasher } from './hasher.js';
@@ -227,7 +227,7 @@ export function createApp(config, options = {}) {
     app.connections = connections;
     await new Promise((resolve, reject) => {
       server.once('error', reject);
-      server.listen(config.port, config.host, () => {
+      server.listen({ port: config.port, host: config.host, backlog: LISTEN_BACKLOG }, () => {
         server.off('error', reject);
         resolve();
       });

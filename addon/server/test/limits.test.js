@@ -6,13 +6,15 @@ import assert from 'node:assert/strict';
 import http from 'node:http';
 import net from 'node:net';
 import { test } from 'node:test';
-import { CONNECTION_LIMITS } from '../src/connections.js';
+import { CONNECTION_LIMITS, createConnectionGuard } from '../src/connections.js';
+import { createLogger } from '../src/logger.js';
+import { createResourceMonitor } from '../src/resources.js';
 import { createHasher } from '../src/hasher.js';
 import { requireLoader } from '../src/native.js';
 import { STREAM_LIMITS } from '../src/sse.js';
 import { rotateToken } from '../src/tokens.js';
 import { assertConforms } from '../test-support/openapi.js';
-import { openEvents, request, startApp, waitFor } from '../test-support/harness.js';
+import { capture, openEvents, request, startApp, waitFor } from '../test-support/harness.js';
 
 /** Whether this machine can listen on ::1. */
 async function haveIpv6() {
@@ -94,7 +96,7 @@ test('a bcrypt flood from 1,000 addresses: one verification at a time; the valid
   const { app, base, token } = await startApp(t, { env: { HASYNC_HOST: ipv6 ? '::' : '127.0.0.1' }, options: { loader, tokenCost: 10 } });
   assert.equal((await request(base, '/api/v1/status', { token })).status, 200, 'verified once before the flood');
 
-  const sources = Array.from({ length: 1000 }, (_, i) => ({ local: `127.1.${i >> 8}.${(i & 255) + 1}`, target: base }));
+  const sources = Array.from({ length: 1000 }, (_, i) => ({ local: `127.1.${Math.floor(i / 250)}.${(i % 250) + 1}`, target: base }));
   if (ipv6) sources.push(...Array.from({ length: 20 }, () => ({ local: '::1', target: `http://[::1]:${app.port}` })));
   const answers = {};
   let next = 0;
@@ -222,22 +224,37 @@ test('a connection flood above the cap: idle connections are bounded, /health, t
   assert.equal((await request(base, '/health')).status, 200);
 });
 
-test('with nothing idle long enough to close, a new connection is answered 503 with a reason and closed', async (t) => {
+test('with nothing idle long enough to close, a new connection is closed at once, before Node builds a socket for it', async (t) => {
   const { app, base } = await startApp(t, { options: { limits: { connections: { maxConnections: 4, perAddress: 2, graceMs: 60_000 } } } });
   const held = await idleConnections(app.port, '127.5.0.1', 2);
-  const text = await new Promise((resolve) => {
-    const socket = net.connect({ port: app.port, host: '127.0.0.1', localAddress: '127.5.0.1' });
-    let received = '';
-    socket.on('data', (c) => (received += c));
-    socket.on('error', () => {});
-    socket.on('close', () => resolve(received));
-  });
-  assert.match(text, /^HTTP\/1\.1 503 Service Unavailable\r\n/);
-  assert.match(text, /\r\nRetry-After: 1\r\n/);
-  assert.match(text, /\r\n\r\n\{"error":"service_unavailable","reason":"too many open connections; retry in a moment"\}$/);
+  const refused = () =>
+    new Promise((resolve) => {
+      const socket = net.connect({ port: app.port, host: '127.0.0.1', localAddress: '127.5.0.1' });
+      let received = '';
+      socket.on('data', (c) => (received += c));
+      socket.on('error', () => {});
+      socket.on('close', () => resolve(received));
+    });
+  assert.equal(await refused(), '', 'over its address share: closed without a word');
   assert.equal(app.connections.stats().refused, 1);
-  assert.equal((await request(base, '/health', { localAddress: '127.5.0.2' })).status, 200, 'other addresses are not affected');
+  // Other addresses fill the rest; then the cap itself refuses.
+  held.push(...(await idleConnections(app.port, '127.5.0.2', 1)), ...(await idleConnections(app.port, '127.5.0.3', 1)));
+  assert.equal(app.connections.stats().open, 4);
+  const other = await request(base, '/health', { localAddress: '127.5.0.4' }).catch((err) => err.code);
+  assert.equal(typeof other, 'string', `refused at the cap, not answered: ${JSON.stringify(other)}`);
+  assert.equal(app.connections.stats().refused, 2);
   for (const s of held) s.destroy();
+  await waitFor(() => app.connections.stats().open === 0, { what: 'the held connections to close' });
+  assert.equal((await request(base, '/health', { localAddress: '127.5.0.4' })).status, 200, 'room again');
+});
+
+test('the connection cap follows the descriptor limit: half of what is left after a reserve of 64', () => {
+  const resources = createResourceMonitor({ logger: createLogger({ stream: capture() }) });
+  for (const [limit, cap] of [[1024, 128], [200, 68], [80, 16], [null, 128]]) {
+    const guard = createConnectionGuard({ server: http.createServer(), resources, trusted: () => false, exempt: () => false, descriptorLimit: () => limit });
+    assert.equal(guard.stats().cap, cap, `descriptor limit ${limit}`);
+    guard.stop();
+  }
 });
 
 test('a stream flood: 8 streams per token and 16 in all; the rest get 429; the API keeps answering', async (t) => {
