@@ -19,8 +19,8 @@ from typing import Any
 REPO = Path(__file__).resolve().parents[2]
 RESULTS = REPO / "bench" / "results"
 NODE_BIN = REPO / ".toolchain" / "bin"
-SECTIONS = ("server", "load", "fuzz", "integration", "detection", "soak")
-"""The order of the sections in latest.md (server.md and load.md are written by the Node benches)."""
+SECTIONS = ("server", "load", "abuse", "fuzz", "integration", "detection", "soak")
+"""The order of the sections in latest.md (server.md, load.md and abuse.md are written by the Node benches)."""
 
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
