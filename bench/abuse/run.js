@@ -7,16 +7,16 @@
 //
 //   node bench/abuse/run.js [--seconds 10]
 //
-// Floods, in this order (addresses from 127.0.0.0/8, and ::1 where the machine has IPv6):
-//   connections   10,000 idle connections from 500 addresses (20 each), held, then closed; first, so
-//                 that its memory goal is judged against a freshly started server
+// Floods, in this order (addresses from 127.0.0.0/8, and ::1 where the machine has IPv6), after a
+// round of probes without any ("none"):
+//   connections   10,000 idle connections from 500 addresses (20 each), held, then closed
 //   streams       2,000 event streams with the valid token from another address, 200 at a time, held
 //   bcrypt        200 clients sending wrong tokens from 1,000 addresses (+ ::1), as fast as answered;
 //                 half-way, rotate-token: the time until the new token is accepted is the "cold" figure
 //                 (Home Assistant's first request after a rotation, its cached verification gone)
 // Server CPU, RSS before/peak/after (MB = 10^6 bytes, as issue 3 states memory) and what the flood
 // clients were answered are printed too. Writes bench/results/abuse.md and abuse.json; stops by itself
-// after about 3 × (seconds + 8) s.
+// after about 4 × (seconds + 8) s.
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
@@ -295,11 +295,11 @@ async function phase(name, floodArgs, during = async () => ({})) {
   const t0 = performance.now();
   const current = { token };
   const stop = probe(current);
-  const flood = run([SELF, '--flood', name, '--port', String(port), '--seconds', String(SECONDS), ...floodArgs]);
+  const flood = name === 'none' ? null : run([SELF, '--flood', name, '--port', String(port), '--seconds', String(SECONDS), ...floodArgs]);
   let peak = before;
   const sampler = setInterval(() => (peak = Math.max(peak, rss())), 100);
   const extra = await during(current);
-  await flood.exit;
+  await (flood ? flood.exit : sleep(SECONDS * 1000));
   const wall = (performance.now() - t0) / 1000;
   const cpu = (cpuSeconds() - cpu0) / wall;
   const samples = await stop();
@@ -316,7 +316,7 @@ async function phase(name, floodArgs, during = async () => ({})) {
     rss_before: before,
     rss_peak: peak,
     rss_after: after,
-    clients: JSON.parse(flood.out().trim().split('\n').at(-1) || '{}'),
+    clients: flood ? JSON.parse(flood.out().trim().split('\n').at(-1) || '{}') : {},
     ...extra,
   };
   log(
@@ -327,8 +327,10 @@ async function phase(name, floodArgs, during = async () => ({})) {
   return row;
 }
 
-// The connection flood first: its memory goal is judged against a freshly started server.
+// First the probes alone: the figures without a flood, and a server in use (its first requests compile
+// code and fill caches) for the connection flood's memory goal to be judged against.
 const rows = [];
+rows.push(await phase('none', []));
 rows.push(await phase('connections', []));
 rows.push(await phase('streams', ['--token', token]));
 rows.push(
