@@ -26,7 +26,7 @@ const OUT_OF_FILES = 'the server is short of file descriptors; retry in a moment
  * @property {() => Buffer} statusJson  the serialized status document (cached up to 1 s)
  * @property {ReturnType<typeof import('./history.js').createHistory>|null} history
  * @property {() => Buffer} openapi  the served OpenAPI document
- * @property {{authenticated(socket: import('node:net').Socket): void}} connections  the connection guard
+ * @property {ReturnType<typeof import('./connections.js').createConnectionGuard>} connections
  * @property {ReturnType<typeof import('./resources.js').createResourceMonitor>} resources
  * @property {import('./logger.js').Logger} logger
  */

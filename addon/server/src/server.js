@@ -87,8 +87,6 @@ export function createApp(config, options = {}) {
     router: null,
     /** @type {ReturnType<typeof createConnectionGuard>|null} */
     connections: null,
-    /** @type {ReturnType<typeof createVerifyQueue>|null} */
-    verifyQueue: null,
     start,
     stop,
   };
@@ -176,7 +174,6 @@ export function createApp(config, options = {}) {
       sse.broadcast();
     });
 
-    app.verifyQueue = createVerifyQueue({ limits: options.limits?.verify });
     auth = createAuthenticator({
       envToken: config.token,
       store: config.token ? null : storeError === null ? db : null,
@@ -184,7 +181,7 @@ export function createApp(config, options = {}) {
       hasher,
       logger,
       timing: options.auth,
-      queue: app.verifyQueue,
+      queue: createVerifyQueue({ limits: options.limits?.verify }),
     });
     // requireHostHeader: the router answers a missing Host with a JSON 400 (Node's own 400 has no body).
     const httpOptions = { maxHeaderSize: MAX_HEADER_BYTES, requireHostHeader: false, ...DEFAULT_HTTP_TIMEOUTS, ...options.http };
