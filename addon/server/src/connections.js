@@ -15,8 +15,9 @@
 //   rationed to a quarter of the slots a second: a flood that reconnects as fast as it can would
 //   otherwise have the server set up and tear down a socket for each attempt, and the allocator keeps
 //   the peak. A connection from an address that presented the valid token before (Home Assistant) or
-//   from the ingress proxy is let in at once all the same. Any other is closed before Node has spent
-//   anything on it, as Node's own server.maxConnections would.
+//   from the ingress proxy is let in at once all the same, and so is one from an address that holds no
+//   connection (the health check), in the place of an idle one of the address that holds the most. Any
+//   other is closed before Node has spent anything on it, as Node's own server.maxConnections would.
 // When descriptors run out anyway (resources.js; reading the limit every second needs one, so a
 // shortage is noticed within a second), idle unauthenticated connections are closed and the listening
 // socket is closed until descriptors have been available for 10 s: libuv retries a pending connection
@@ -84,7 +85,8 @@ export function createConnectionGuard({
   /** @type {NodeJS.Timeout|null} */
   let timer = null;
 
-  const idle = (s, force) => !s.authenticated && s.active === 0 && (force || now() - s.at >= graceMs);
+  const idle = (s) => !s.authenticated && s.active === 0;
+  const settled = (s) => now() - s.at >= graceMs;
 
   const forget = (socket) => {
     const s = open.get(socket);
@@ -95,18 +97,31 @@ export function createConnectionGuard({
     if (mine?.size === 0) byAddress.delete(s.key);
   };
 
-  /** Close the oldest idle connection among `sockets`; false when there is none (or no budget left). */
+  /**
+   * Close the oldest idle connection among `sockets` that has had its 250 ms, within this second's
+   * ration; false when there is none. `force` (a client that must get in): without the ration, and
+   * a younger idle one if no older one is left.
+   */
   const evictOne = (sockets, force) => {
     if (!force && replacements < 1) return false;
+    let young = null;
+    let victim = null;
     for (const socket of sockets) {
-      if (!idle(open.get(socket), force)) continue;
-      forget(socket);
-      socket.destroy();
-      counts.evicted++;
-      if (!force) replacements--;
-      return true;
+      const s = open.get(socket);
+      if (!idle(s)) continue;
+      if (settled(s)) {
+        victim = socket;
+        break;
+      }
+      young ??= socket;
     }
-    return false;
+    victim ??= force ? young : null;
+    if (!victim) return false;
+    forget(victim);
+    victim.destroy();
+    counts.evicted++;
+    if (!force) replacements--;
+    return true;
   };
 
   /** Re-read the descriptor limit; reading it needs a descriptor, so it also tells a shortage. */
@@ -132,7 +147,7 @@ export function createConnectionGuard({
 
   resources.onShortage(() => {
     for (const [socket, s] of open) {
-      if (!idle(s, false)) continue;
+      if (!idle(s) || !settled(s)) continue;
       forget(socket);
       socket.destroy();
       counts.shed++;
@@ -158,7 +173,19 @@ export function createConnectionGuard({
     const mine = byAddress.get(key);
     const shared = open.size >= cap / 2 && !exempt(address);
     if (shared && mine && mine.size >= perAddress && !evictOne(mine, force)) return false;
-    return open.size < cap || evictOne(open.keys(), force);
+    if (open.size < cap || evictOne(open.keys(), force)) return true;
+    // An address with no connection open (the health check, a client's first) may still take the
+    // place of an idle connection of the address that holds the most, if that holds two or more.
+    return !mine && evictFromBusiest();
+  };
+
+  const evictFromBusiest = () => {
+    let busiest = null;
+    for (const [key, sockets] of byAddress) {
+      if (trusted(key) || exempt(key) || sockets.size < 2 || sockets.size <= (busiest?.size ?? 0)) continue;
+      busiest = sockets;
+    }
+    return busiest !== null && evictOne(busiest, true);
   };
 
   // Admission is decided before Node builds a socket for the connection: net.Server hands every

@@ -224,28 +224,33 @@ test('a connection flood above the cap: idle connections are bounded, /health, t
   assert.equal((await request(base, '/health')).status, 200);
 });
 
-test('with nothing idle long enough to close, a new connection is closed at once, before Node builds a socket for it', async (t) => {
+test('at the bounds: a connection is closed at once before Node builds a socket for it, unless it may take an idle one\'s place', async (t) => {
   const { app, base } = await startApp(t, { options: { limits: { connections: { maxConnections: 4, perAddress: 2, graceMs: 60_000 } } } });
-  const held = await idleConnections(app.port, '127.5.0.1', 2);
-  const refused = () =>
+  const closedAtOnce = (localAddress) =>
     new Promise((resolve) => {
-      const socket = net.connect({ port: app.port, host: '127.0.0.1', localAddress: '127.5.0.1' });
+      const socket = net.connect({ port: app.port, host: '127.0.0.1', localAddress });
       let received = '';
       socket.on('data', (c) => (received += c));
       socket.on('error', () => {});
       socket.on('close', () => resolve(received));
     });
-  assert.equal(await refused(), '', 'over its address share: closed without a word');
+  const held = await idleConnections(app.port, '127.5.0.1', 2);
+  assert.equal(await closedAtOnce('127.5.0.1'), '', 'over its address share (2): closed without a word');
   assert.equal(app.connections.stats().refused, 1);
-  // Other addresses fill the rest; then the cap itself refuses.
   held.push(...(await idleConnections(app.port, '127.5.0.2', 1)), ...(await idleConnections(app.port, '127.5.0.3', 1)));
   assert.equal(app.connections.stats().open, 4);
-  const other = await request(base, '/health', { localAddress: '127.5.0.4' }).catch((err) => err.code);
+  // At the cap, nothing idle for long: an address with no connection (the health check) still gets in,
+  // in the place of an idle connection of the address that holds two.
+  held.push(...(await idleConnections(app.port, '127.5.0.4', 1)));
+  const { open, evicted, refused } = app.connections.stats();
+  assert.deepEqual({ open, evicted, refused }, { open: 4, evicted: 1, refused: 1 });
+  // Now every address holds one: a newcomer has no one to replace, and is closed at once.
+  const other = await request(base, '/health', { localAddress: '127.5.0.5' }).catch((err) => err.code);
   assert.equal(typeof other, 'string', `refused at the cap, not answered: ${JSON.stringify(other)}`);
   assert.equal(app.connections.stats().refused, 2);
   for (const s of held) s.destroy();
   await waitFor(() => app.connections.stats().open === 0, { what: 'the held connections to close' });
-  assert.equal((await request(base, '/health', { localAddress: '127.5.0.4' })).status, 200, 'room again');
+  assert.equal((await request(base, '/health', { localAddress: '127.5.0.5' })).status, 200, 'room again');
 });
 
 test('the connection cap follows the descriptor limit: half of what is left after a reserve of 64', () => {
