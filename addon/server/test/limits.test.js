@@ -38,15 +38,23 @@ async function timed(base, p, options) {
 
 const p99 = (values) => [...values].sort((a, b) => a - b)[Math.min(values.length - 1, Math.floor(values.length * 0.99))];
 
-/** Probe /health and the status document (valid token) every 50 ms until stop(); one connection each. */
+/**
+ * Probe /health, the status document (valid token) and a file of the ingress page (read through
+ * libuv's thread pool, which bcrypt shares) every 50 ms until stop(); one connection each.
+ */
 function probe(base, token) {
-  const results = { health: [], status: [] };
+  const results = { health: [], status: [], page: [] };
   let running = true;
   const loop = (async () => {
     while (running) {
-      const [health, status] = await Promise.all([timed(base, '/health'), timed(base, '/api/v1/status', { token })]);
+      const [health, status, page] = await Promise.all([
+        timed(base, '/health'),
+        timed(base, '/api/v1/status', { token }),
+        timed(base, '/assets/index-3b9c1f.js'),
+      ]);
       results.health.push(health);
       results.status.push(status);
+      results.page.push(page);
       await new Promise((r) => setTimeout(r, 50));
     }
   })();
