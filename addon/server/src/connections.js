@@ -2,9 +2,10 @@
 // them took the server from 60 to over 200 MiB and, at a descriptor limit of 1,024, made /health
 // unreachable. Legitimate clients of a home server need a handful (Home Assistant's session and event
 // stream, the ingress proxy's few, the health check, a script or two), so:
-// - at most 128 connections: about 2 MiB of sockets, and after a flood of 10,000 the server is back
-//   within about 12 MB of where it started (bench/abuse); never more than half the descriptors left
-//   after a reserve of 64, so that a file of the page can be opened for each connection;
+// - at most 128 connections: about 2 MiB of sockets; after a flood of 10,000 the server's RSS stays
+//   5-12 MB above where it was (bench/abuse; 256 left it 17-20 MB above on a fresh server). Never more
+//   than half the descriptors left after a reserve of 64, so that a file of the page can be opened for
+//   each connection;
 // - once half of those are taken, at most 32 from one address (IPv6: one /64), the ingress proxy
 //   excepted: a client's burst is not limited while there is room, a flood from one address cannot
 //   take the others' share;
