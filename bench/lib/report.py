@@ -19,8 +19,8 @@ from typing import Any
 REPO = Path(__file__).resolve().parents[2]
 RESULTS = REPO / "bench" / "results"
 NODE_BIN = REPO / ".toolchain" / "bin"
-SECTIONS = ("server", "load", "poll", "fuzz", "integration", "detection", "soak")
-"""The order of the sections in latest.md (server, load and poll are written by the Node benches)."""
+SECTIONS = ("server", "load", "poll", "abuse", "fuzz", "integration", "detection", "soak")
+"""The order of the sections in latest.md (server, load, poll and abuse are written by the Node benches)."""
 
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))

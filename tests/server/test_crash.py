@@ -14,6 +14,7 @@ import os
 from pathlib import Path
 import random
 import shutil
+import sqlite3
 import subprocess
 import time
 
@@ -181,6 +182,18 @@ def test_full_disk(start_server: Started, tiny_disk: Path) -> None:
     server = start_server(data, env=FAST)
     db = data / "hasync.db"
     wait_until(lambda: len(sample_times(db)) >= 2, what="samples on the small disk")
+    # A server that has run for a while has pages in its WAL that the main file does not have yet
+    # (new samples take new pages), so its final checkpoint must grow the file. A new database is
+    # built complete before first use: give this one a few hours of older samples from the side.
+    writer = sqlite3.connect(db, timeout=10)
+    try:
+        with writer:
+            writer.executemany(
+                "INSERT INTO samples (ts, rss_bytes, status) VALUES (?, 1, 'ok')",
+                [(int(time.time() * 1000) - 3_600_000 - i * 10_000,) for i in range(2000)],
+            )
+    finally:
+        writer.close()
 
     filler = fill(tiny_disk)
     wait_until(

@@ -1,6 +1,8 @@
 #!/usr/bin/env node
 // The HAsync server CLI: serve (default), verify-native, rotate-token.
+import { fs } from '../src/builtins.js';
 import { ConfigError, ensureDataDir, loadConfig } from '../src/config.js';
+import { DataDirLocked, lockDataDir } from '../src/datalock.js';
 import { openDatabase } from '../src/db.js';
 import { announce } from '../src/discovery.js';
 import { createHasher } from '../src/hasher.js';
@@ -127,8 +129,18 @@ async function rotateTokenCommand() {
   if (bcrypt) await selfTestBcrypt(bcrypt).catch(() => (bcrypt = null));
 
   let token;
+  let lock = null;
   try {
-    const db = openDatabase(sqlite.module, config.dbPath);
+    // A running server has created the database at its start. Without one, there may be none yet:
+    // only the holder of the data directory's lock may create it.
+    if (!fs.existsSync(config.dbPath)) {
+      try {
+        lock = lockDataDir(sqlite.module, config.dataDir);
+      } catch (err) {
+        if (!(err instanceof DataDirLocked)) throw err;
+      }
+    }
+    const db = openDatabase(sqlite.module, config.dbPath, { create: lock !== null });
     try {
       token = await rotateToken(db, createHasher(() => bcrypt));
     } finally {
@@ -137,6 +149,8 @@ async function rotateTokenCommand() {
   } catch (err) {
     logger.error(`rotate-token: ${errorText(err)}`);
     process.exit(1);
+  } finally {
+    lock?.release();
   }
   logger.redact(token);
   process.stdout.write(tokenBanner(token));

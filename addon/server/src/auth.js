@@ -1,16 +1,15 @@
 // Bearer token verification. Two sources: HASYNC_TOKEN (compared as SHA-256 digests in constant
-// time) or the bcrypt hash stored in SQLite. bcrypt results are cached per SHA-256 of the presented
-// token, so the cache never holds a token: a wrong token's verdict for a few seconds, a valid one's
-// until the stored token changes. A client that polls every 30 s thus pays bcrypt (~55 ms at cost 10)
-// once, not on every poll; remembering the digest of a verified 256-bit random token is no weaker
-// than the HASYNC_TOKEN path, which keeps one for the whole run. The stored token (one row by primary
-// key: microseconds) is re-read at most once a second, on requests and on a timer: when rotate-token
-// has replaced it, the cache is dropped and the watcher is told, so the old token is refused and event
-// streams opened with it end within about a second, and their clients re-authenticate.
+// time) or the bcrypt hash stored in SQLite. bcrypt runs through the global verification queue
+// (verifyqueue.js) and its results are kept per SHA-256 of the presented token, so the cache never
+// holds a token: an invalid one for a few seconds, the valid one until the stored token changes, so a
+// client that was verified once is never again queued behind a flood of wrong tokens. The stored
+// token (one row by primary key: microseconds) is re-read at most once a second, on requests and on
+// a timer: when rotate-token has replaced it, the cache is dropped and the watcher is told, so event
+// streams opened with the old token end within about a second and their clients re-authenticate.
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { errorText } from './logger.js';
+import { createVerifyQueue, VerifyQueueFull } from './verifyqueue.js';
 
-/** cacheTtlMs: how long a wrong token's verdict (or a verification under way) is reused. */
 export const DEFAULT_AUTH_TIMING = { cacheTtlMs: 5000, generationCheckMs: 1000 };
 const MAX_CACHED = 1000;
 
@@ -19,7 +18,7 @@ const sha256 = (s) => createHash('sha256').update(s).digest();
 const keyOf = (presented) => sha256(presented).toString('base64');
 
 /**
- * @typedef {'valid'|'invalid'|'unavailable'} Verdict
+ * @typedef {'valid'|'invalid'|'unavailable'|'busy'} Verdict  busy: not verified, the queue is full
  * @typedef {{verdict: Verdict, generation: number|null}} Grant  generation: of the stored token that
  *   was checked (null for HASYNC_TOKEN, which cannot change while the server runs)
  * @typedef {{readToken(): {hash: string, generation: number}|null}} TokenStore
@@ -31,9 +30,19 @@ const keyOf = (presented) => sha256(presented).toString('base64');
  * @param {ReturnType<typeof import('./hasher.js').createHasher>} deps.hasher
  * @param {import('./logger.js').Logger} deps.logger
  * @param {Partial<typeof DEFAULT_AUTH_TIMING>} [deps.timing]
- * @param {() => number} [deps.now]
+ * @param {ReturnType<typeof createVerifyQueue>} [deps.queue]  the global verification queue
+ * @param {() => number} [deps.now]  monotonic ms
  */
-export function createAuthenticator({ envToken, store, unavailableReason, hasher, logger, timing = {}, now = Date.now }) {
+export function createAuthenticator({
+  envToken,
+  store,
+  unavailableReason,
+  hasher,
+  logger,
+  timing = {},
+  queue = createVerifyQueue(),
+  now = () => performance.now(),
+}) {
   const { cacheTtlMs, generationCheckMs } = { ...DEFAULT_AUTH_TIMING, ...timing };
 
   if (envToken !== null) {
@@ -61,9 +70,12 @@ export function createAuthenticator({ envToken, store, unavailableReason, hasher
   /** @type {{hash: string, generation: number}|null} */
   let record = null;
   let readAt = -Infinity;
-  /** settled: the compare's result once known (so a cached valid token needs no promise). */
-  /** @type {Map<string, {ok: Promise<boolean>, settled: boolean|null, expires: number, generation: number}>} */
+  /** Verifications by key, shared by concurrent requests; ok is null when the queue was full. */
+  /** @type {Map<string, {ok: Promise<boolean|null>, expires: number, generation: number}>} */
   const cache = new Map();
+  /** The key verified valid for the stored token of this generation: kept until it changes. */
+  /** @type {{key: string, generation: number}|null} */
+  let valid = null;
   /** @type {((generation: number|null) => void)|null} */
   let onRotation = null;
   let timer = null;
@@ -77,6 +89,7 @@ export function createAuthenticator({ envToken, store, unavailableReason, hasher
       const next = store.readToken();
       if (next?.generation !== record?.generation || next?.hash !== record?.hash) {
         cache.clear();
+        valid = null;
         record = next;
         if (!firstRead) {
           logger.info(`API token replaced (generation ${next?.generation ?? 'none'}); the previous one is no longer accepted`);
@@ -90,8 +103,13 @@ export function createAuthenticator({ envToken, store, unavailableReason, hasher
     return record;
   };
 
-  /** @returns {Promise<Grant>} */
-  async function check(presented, key = keyOf(presented)) {
+  /**
+   * @param {string} presented
+   * @param {string} [key]  keyOf(presented)
+   * @param {{first?: boolean}} [options]  first: the client's address is trusted, it jumps the queue
+   * @returns {Promise<Grant>}
+   */
+  async function check(presented, key = keyOf(presented), { first = false } = {}) {
     if (!store) return { verdict: 'unavailable', generation: null };
     // A rotation noticed while bcrypt ran makes the answer stale: check against the new record.
     // A token that does not match is checked once more against a freshly read record, so a token
@@ -100,19 +118,23 @@ export function createAuthenticator({ envToken, store, unavailableReason, hasher
     for (;;) {
       const rec = current();
       if (!rec) return { verdict: 'invalid', generation: null };
+      if (valid?.key === key && valid.generation === rec.generation) return { verdict: 'valid', generation: rec.generation };
       let hit = cache.get(key);
       if (!hit || hit.expires <= now() || hit.generation !== rec.generation) {
         // Concurrent requests with the same token share one bcrypt run.
-        const entry = { ok: null, settled: null, expires: now() + cacheTtlMs, generation: rec.generation };
-        entry.ok = Promise.resolve(hasher.compare(presented, rec.hash)).then(
+        const entry = { ok: null, expires: now() + cacheTtlMs, generation: rec.generation };
+        entry.ok = queue.run(() => hasher.compare(presented, rec.hash), { first }).then(
           (ok) => {
-            // A valid token stays verified for this generation: the rotation check drops it.
-            if (ok === true) entry.expires = Infinity;
-            return (entry.settled = ok === true);
+            if (ok === true && record?.generation === entry.generation) valid = { key, generation: entry.generation };
+            return ok === true;
           },
           (err) => {
+            if (err instanceof VerifyQueueFull) {
+              if (cache.get(key) === entry) cache.delete(key);
+              return null;
+            }
             logger.warning(`token verification failed: ${errorText(err)}`);
-            return (entry.settled = false);
+            return false;
           },
         );
         hit = entry;
@@ -121,6 +143,7 @@ export function createAuthenticator({ envToken, store, unavailableReason, hasher
         if (cache.size > MAX_CACHED) cache.delete(cache.keys().next().value);
       }
       const ok = await hit.ok;
+      if (ok === null) return { verdict: 'busy', generation: null };
       if (record?.generation !== hit.generation) continue;
       if (!ok && !reread) {
         reread = true;
@@ -137,23 +160,20 @@ export function createAuthenticator({ envToken, store, unavailableReason, hasher
     /** @returns {Promise<Verdict>} */
     verify: async (presented) => (await check(presented)).verdict,
     /**
-     * The generation a token (by key) is known valid for, without waiting: a cached, settled, unexpired
-     * verification against the current record. Null when it would have to be checked (check()).
+     * The generation a token (by key) is known valid for, without waiting: it was verified against the
+     * current record. Null when it would have to be checked (check()).
      * @param {string} key
      * @returns {number|null}
      */
     knownValid(key) {
       if (!store) return null;
       const rec = current();
-      const hit = cache.get(key);
-      return rec && hit && hit.settled === true && hit.generation === rec.generation && hit.expires > now()
-        ? rec.generation
-        : null;
+      return rec && valid?.key === key && valid.generation === rec.generation ? rec.generation : null;
     },
     /** Generation of the stored token as last read (null: none stored, or no store). */
     generation: () => record?.generation ?? null,
-    /** The cache keys (SHA-256 digests, base64): for tests that prove no token is held. */
-    cachedKeys: () => [...cache.keys()],
+    /** The keys held (SHA-256 digests, base64): for tests that prove no token is held. */
+    cachedKeys: () => [...new Set([...cache.keys(), ...(valid ? [valid.key] : [])])],
     /**
      * Re-read the stored token every generationCheckMs even without requests, and call back with the
      * new generation when it was replaced.

@@ -6,6 +6,7 @@ import path from 'node:path';
 import { fs } from './builtins.js';
 import { errorText } from './logger.js';
 import { nodeInfo, SELF_TEST_BCRYPT_COST, selfTestBcrypt, selfTestSqlite } from './native.js';
+import { isOutOfFiles } from './resources.js';
 
 const NON_CRITICAL = new Set(['frontend']);
 
@@ -28,10 +29,11 @@ export const DEFAULT_CHECK_INTERVALS = {
  * @param {string|null} deps.dbError  why the database could not be opened
  * @param {string} deps.frontendDir
  * @param {import('./logger.js').Logger} deps.logger
+ * @param {ReturnType<typeof import('./resources.js').createResourceMonitor>} [deps.resources]
  * @param {Partial<typeof DEFAULT_CHECK_INTERVALS>} [deps.intervals]
  * @param {string} [deps.nodeVersion]
  */
-export function createChecks({ native, db, dbPath, dbError, frontendDir, logger, intervals = {}, nodeVersion }) {
+export function createChecks({ native, db, dbPath, dbError, frontendDir, logger, resources, intervals = {}, nodeVersion }) {
   const every = { ...DEFAULT_CHECK_INTERVALS, ...intervals };
   const events = new EventEmitter();
   const node = nodeInfo(nodeVersion);
@@ -147,7 +149,12 @@ export function createChecks({ native, db, dbPath, dbError, frontendDir, logger,
         database.probeError = errorText(err);
       }
     }
-    Object.assign(frontend, readFrontend(frontendDir));
+    try {
+      Object.assign(frontend, readFrontend(frontendDir));
+    } catch (err) {
+      // Out of file descriptors says nothing about the build: keep the last result.
+      if (!resources?.outOfFiles(err, 'checking the frontend build')) throw err;
+    }
     if (shown() !== before) revision++;
     evaluate();
   }
@@ -250,19 +257,22 @@ function publicModule(state) {
 
 /**
  * The page is present when index.html and the build stamp written by the frontend build are readable.
+ * Throws when out of file descriptors, which says nothing about the build.
  * @param {string} dir
  */
 function readFrontend(dir) {
   const absent = (problem) => ({ present: false, build_id: null, built_at: null, problem });
   try {
     if (!fs.statSync(path.join(dir, 'index.html')).isFile()) return absent(`${dir}/index.html is not a file`);
-  } catch {
+  } catch (err) {
+    if (isOutOfFiles(err)) throw err;
     return absent(`${dir}/index.html is missing`);
   }
   let stamp;
   try {
     stamp = JSON.parse(fs.readFileSync(path.join(dir, 'hasync-build.json'), 'utf8'));
   } catch (err) {
+    if (isOutOfFiles(err)) throw err;
     return absent(`${dir}/hasync-build.json is ${err.code === 'ENOENT' ? 'missing' : 'unreadable'}`);
   }
   if (typeof stamp?.build_id !== 'string' || stamp.build_id === '') {

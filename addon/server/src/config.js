@@ -1,5 +1,6 @@
 // Configuration from environment variables. Parsing is pure (env in, config out) so tests can build a
 // config without touching process.env; the CLI turns a ConfigError into exit code 2.
+import { randomBytes } from 'node:crypto';
 import { fs, net } from './builtins.js';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -94,7 +95,8 @@ export function loadConfig(env = process.env) {
  * @returns {string|null} a warning to log, or null
  */
 export function ensureDataDir(dir) {
-  const probe = path.join(dir, `.hasync-write-test-${process.pid}`);
+  // Random, not the pid: two containers on one volume can have equal pids.
+  const probe = path.join(dir, `.hasync-write-test-${randomBytes(6).toString('hex')}`);
   try {
     makeDir(dir);
     fs.writeFileSync(probe, 'ok');

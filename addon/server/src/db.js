@@ -1,6 +1,11 @@
 // The SQLite store: schema migrations, the instance id, the token hash and the samples.
 // better-sqlite3 is passed in (not imported) because it may have failed to load; see native.js.
+// A new database is built complete under a temporary name and renamed into place, so hasync.db is
+// either absent or initialised: an existing file that holds no HAsync schema (an empty file, another
+// program's database) is refused and left as it is, never initialised over, which would replace the
+// token and the instance id and lose the history without a word.
 import { randomUUID } from 'node:crypto';
+import path from 'node:path';
 import { fs } from './builtins.js';
 import { openHeld, prepareHeld } from './sqlite-handles.js';
 
@@ -70,6 +75,13 @@ const DOWNSAMPLE_STEP_MS = 300_000;
 /** SQLite page cache of the data file, KiB. */
 const CACHE_KIB = 512;
 
+/**
+ * Samples stamped more than this ahead of the clock are from a clock that was ahead and has been set
+ * back (NTP after a jump): they are left out of every window, and maintenance deletes them. A minute
+ * is well beyond the steps NTP makes to a clock that is merely drifting.
+ */
+export const FUTURE_TOLERANCE_MS = 60_000;
+
 /** @type {Map<object, Map<string, {insert: any, select: any, count: any}>>} */
 const probeStatements = new Map();
 
@@ -103,18 +115,68 @@ export function writeReadRollback(db, table) {
 }
 
 /**
- * Open (creating if needed) and migrate the database.
+ * Open and migrate the database; with `create`, build it first if the file does not exist. Only one
+ * process may create it at a time: the server does so holding the data directory's lock (datalock.js).
  * @param {typeof import('better-sqlite3')} Database
  * @param {string} file
+ * @param {{create?: boolean}} [options]
  */
-export function openDatabase(Database, file) {
-  const raw = openHeld(Database, file, { timeout: 5000 });
+export function openDatabase(Database, file, { create = true } = {}) {
+  if (create && !fs.existsSync(file)) createDatabaseFile(Database, file);
+  let raw;
+  try {
+    raw = openHeld(Database, file, { timeout: 5000, fileMustExist: true });
+  } catch (err) {
+    throw fs.existsSync(file) ? err : new Error(`database file ${file} does not exist`);
+  }
   try {
     return new HasyncDb(raw, file);
   } catch (err) {
     raw.close();
     throw err;
   }
+}
+
+/**
+ * Build a new database (schema and instance id) as <file>.new, then rename it to <file>: a start that
+ * is killed half-way leaves only the temporary file, which the next start replaces.
+ */
+function createDatabaseFile(Database, file) {
+  const tmp = `${file}.new`;
+  for (const stale of [tmp, `${tmp}-journal`]) fs.rmSync(stale, { force: true });
+  const raw = openHeld(Database, tmp);
+  try {
+    migrate(raw);
+    prepareHeld(raw, 'INSERT INTO meta (key, value) VALUES (?, ?)').run('instance_id', randomUUID());
+  } finally {
+    raw.close();
+  }
+  // The write-ahead log of a database deleted without it would be replayed into the new file.
+  for (const suffix of ['-wal', '-shm']) {
+    if (fs.existsSync(file + suffix)) fs.renameSync(file + suffix, `${file}${suffix}.orphaned`);
+  }
+  fs.renameSync(tmp, file);
+  const dir = fs.openSync(path.dirname(file), 'r');
+  try {
+    fs.fsyncSync(dir);
+  } finally {
+    fs.closeSync(dir);
+  }
+}
+
+/**
+ * Refuse a file without HAsync's schema, before anything writes to it (switching to WAL would).
+ * Read through SQLite, so a database whose content is still in its WAL counts as written.
+ */
+function requireHasyncSchema(raw, file) {
+  const tables = prepareHeld(raw, "SELECT name FROM sqlite_master WHERE type = 'table'").pluck().all();
+  if (tables.includes('schema_migrations')) return;
+  const left = 'it was left as it is: restore a backup, or delete it to start over (see the app documentation)';
+  throw new Error(
+    tables.length === 0
+      ? `database file ${file} is empty; ${left}`
+      : `database file ${file} is not an HAsync database (no schema_migrations table); ${left}`,
+  );
 }
 
 /** Apply pending migrations; refuse a database written by a newer server. Returns the version. */
@@ -140,6 +202,7 @@ export class HasyncDb {
   constructor(raw, file) {
     this.raw = raw;
     this.path = file;
+    requireHasyncSchema(raw, file);
     // WAL lets rotate-token write while the server reads; FULL sync because a sample every 10 s costs nothing.
     this.journalMode = String(prepareHeld(raw, 'PRAGMA journal_mode = WAL').pluck().get()).toLowerCase();
     raw.exec('PRAGMA synchronous = FULL');
@@ -147,6 +210,8 @@ export class HasyncDb {
     // start reads every page: a year of history (a 10 MB file) stayed resident, +9 MB RSS. Pages
     // that do not fit come from the OS page cache; the 10 s history refresh takes as long with 512 KiB.
     raw.exec(`PRAGMA cache_size = -${CACHE_KIB}`);
+    // Sorts and groupings in memory: no temporary files, which need descriptors and disk space.
+    raw.exec('PRAGMA temp_store = MEMORY');
     migrate(raw);
     // Remember which file we opened, so a deleted or replaced file is noticed (see probe()).
     const st = fs.statSync(file);
@@ -169,14 +234,14 @@ export class HasyncDb {
                              n, n_available, step_s)
         VALUES (@ts, @rss_bytes, @memory_bytes, @process_cpu_percent, @container_cpu_percent, @status,
                 1, @available, @step_s)`),
-      firstSampleTs: prep('SELECT min(ts) FROM samples').pluck(),
+      firstSampleTs: prep('SELECT min(ts) FROM samples WHERE ts <= ?').pluck(),
       availableSince: prep(
-        'SELECT count(*) AS rows, coalesce(sum(n_available), 0) AS available FROM samples WHERE ts >= ?',
+        'SELECT count(*) AS rows, coalesce(sum(n_available), 0) AS available FROM samples WHERE ts >= ? AND ts <= ?',
       ),
       // Least-squares sums of memory over time, centred on the means. One series only: container
       // memory when every sample in the window has it, else the process RSS.
       growthSince: prep(`
-        WITH w AS (SELECT ts, memory_bytes, rss_bytes FROM samples WHERE ts >= @since),
+        WITH w AS (SELECT ts, memory_bytes, rss_bytes FROM samples WHERE ts >= @since AND ts <= @until),
              pick AS (SELECT count(*) > 0 AND count(memory_bytes) = count(*) AS container FROM w),
              p AS (SELECT ts, CASE WHEN (SELECT container FROM pick) THEN memory_bytes ELSE rss_bytes END AS b FROM w),
              q AS (SELECT ts, b FROM p WHERE b IS NOT NULL),
@@ -193,7 +258,7 @@ export class HasyncDb {
                  / sum(CASE WHEN coalesce(container_cpu_percent, process_cpu_percent) IS NOT NULL THEN n END)
                  AS cpu_percent,
                max(CASE status WHEN 'error' THEN 2 WHEN 'degraded' THEN 1 ELSE 0 END) AS severity
-        FROM samples WHERE ts >= @since GROUP BY bucket ORDER BY bucket`),
+        FROM samples WHERE ts >= @since AND ts <= @until GROUP BY bucket ORDER BY bucket`),
       downsample: prep(`
         INSERT INTO samples (ts, rss_bytes, memory_bytes, process_cpu_percent, container_cpu_percent, status,
                              n, n_available, step_s)
@@ -217,11 +282,23 @@ export class HasyncDb {
         'SELECT last_at, last_message FROM error_windows WHERE last_at IS NOT NULL ORDER BY ts DESC LIMIT 1',
       ),
       deleteOldErrors: prep('DELETE FROM error_windows WHERE ts < ?'),
+      // Samples (rows weighted by the samples they stand for) after and up to a time.
+      aroundTs: prep(`
+        SELECT coalesce(sum(CASE WHEN ts > @until THEN n END), 0) AS ahead,
+               coalesce(sum(CASE WHEN ts <= @until THEN n END), 0) AS behind
+        FROM samples`),
+      deleteAfter: prep('DELETE FROM samples WHERE ts > ?'),
     };
   }
 
-  /** The UUID that identifies this installation; created on first open and never changed. */
+  /**
+   * The UUID that identifies this installation: made with the database and never changed. Read
+   * first, so a file that cannot be written still reports it; only a database made by a version that
+   * created it later gets one written here.
+   */
   instanceId() {
+    const stored = this.stmt.metaGet.get('instance_id');
+    if (stored) return stored.value;
     this.stmt.metaInsert.run('instance_id', randomUUID());
     return this.stmt.metaGet.get('instance_id').value;
   }
@@ -287,13 +364,15 @@ export class HasyncDb {
     return this.stmt.lastError.get();
   }
 
-  firstSampleTs() {
-    return this.stmt.firstSampleTs.get();
+  // Every read below takes the clock's `now` and leaves out samples dated after now + FUTURE_TOLERANCE_MS.
+
+  firstSampleTs(now) {
+    return this.stmt.firstSampleTs.get(now + FUTURE_TOLERANCE_MS);
   }
 
   /** @returns {{rows: number, available: number}} */
-  availableSince(ts) {
-    return this.stmt.availableSince.get(ts);
+  availableSince(ts, now) {
+    return this.stmt.availableSince.get(ts, now + FUTURE_TOLERANCE_MS);
   }
 
   /**
@@ -302,29 +381,37 @@ export class HasyncDb {
    * @returns {{n: number, t0: number|null, t1: number|null, sxy: number|null, sxx: number|null}}
    *   sxy in ms·bytes and sxx in ms² around the means; n the samples of the chosen series
    */
-  growthSince(ts) {
-    const r = this.stmt.growthSince.get({ since: ts });
+  growthSince(ts, now) {
+    const r = this.stmt.growthSince.get({ since: ts, until: now + FUTURE_TOLERANCE_MS });
     return { n: r.n ?? 0, t0: r.t0, t1: r.t1, sxy: r.sxy, sxx: r.sxx };
   }
 
   /** Samples averaged into buckets of stepMs, oldest first; severity 2 = error, 1 = degraded, 0 = ok. */
-  historyPoints(sinceTs, stepMs) {
-    return this.stmt.historyPoints.all({ since: sinceTs, step: stepMs });
+  historyPoints(sinceTs, stepMs, now) {
+    return this.stmt.historyPoints.all({ since: sinceTs, step: stepMs, until: now + FUTURE_TOLERANCE_MS });
   }
 
   /**
-   * Fold raw samples older than 24 h into 5-minute rows and delete rows older than the retention.
+   * Fold raw samples older than 24 h into 5-minute rows, delete rows older than the retention, and
+   * delete samples dated after now + FUTURE_TOLERANCE_MS. Those are kept while they outnumber the
+   * samples up to now: then the clock is the likelier one to be wrong (a board without a real-time
+   * clock, before NTP has set it), and deleting them would delete the history.
    * The cutoff is aligned to a bucket boundary so a bucket is never folded twice.
+   * @returns {{folded: number, deleted: number, future: number, ahead: number}} future: deleted for
+   *   being dated ahead; ahead: kept although dated ahead
    */
   maintain(now, retentionDays) {
     const step = DOWNSAMPLE_STEP_MS;
     const cutoff = Math.floor((now - DOWNSAMPLE_AFTER_MS) / step) * step;
+    const until = now + FUTURE_TOLERANCE_MS;
     return this.raw.transaction(() => {
+      const { ahead, behind } = this.stmt.aroundTs.get({ until });
+      const future = ahead > 0 && ahead <= behind ? this.stmt.deleteAfter.run(until).changes : 0;
       this.stmt.downsample.run({ step, cutoff });
       const folded = this.stmt.deleteRaw.run({ step, cutoff }).changes;
       const before = now - retentionDays * 86_400_000;
       const deleted = this.stmt.deleteOld.run(before).changes + this.stmt.deleteOldErrors.run(before).changes;
-      return { folded, deleted };
+      return { folded, deleted, future, ahead: future ? 0 : ahead };
     })();
   }
 

@@ -1,4 +1,6 @@
-// Figures derived from the stored samples: availability, memory growth, and chart points.
+// Figures derived from the stored samples: availability, memory growth, and chart points. Every window
+// ends at the clock's now (plus db.js's small tolerance): samples stamped by a clock that was ahead and
+// has been set back count in none of them.
 import { round } from './metrics.js';
 
 const HOUR_MS = 3600_000;
@@ -78,7 +80,7 @@ export function createHistory({ db, sampleIntervalMs, now = Date.now }) {
     const covered = coveredMs({ windowStart, firstSampleTs: first, now: t });
     let percent = null;
     if (covered >= minCoveredMs) {
-      const { rows, available } = db.availableSince(windowStart);
+      const { rows, available } = db.availableSince(windowStart, t);
       percent = availabilityPercent({ available, rows, windowStart, firstSampleTs: first, now: t, intervalMs: sampleIntervalMs });
     }
     return { percent, hours: round(covered / HOUR_MS, 3) };
@@ -91,8 +93,8 @@ export function createHistory({ db, sampleIntervalMs, now = Date.now }) {
     /** Recompute the summary; the sampler calls this after each stored sample. */
     refresh() {
       const t = now();
-      const first = db.firstSampleTs();
-      const sums = db.growthSince(t - GROWTH_SPAN_MS);
+      const first = db.firstSampleTs(t);
+      const sums = db.growthSince(t - GROWTH_SPAN_MS, t);
       const growth = growthSlope(sums);
       const day = availability(t, first, AVAILABILITY_WINDOWS['24h']);
       const week = availability(t, first, AVAILABILITY_WINDOWS['7d']);
@@ -111,7 +113,8 @@ export function createHistory({ db, sampleIntervalMs, now = Date.now }) {
     /** @param {keyof typeof HISTORY_WINDOWS} window */
     points(window) {
       const { spanMs, stepMs } = HISTORY_WINDOWS[window];
-      const rows = db.historyPoints(now() - spanMs, stepMs);
+      const t = now();
+      const rows = db.historyPoints(t - spanMs, stepMs, t);
       return {
         window,
         step_s: stepMs / 1000,

@@ -7,11 +7,24 @@ const ELD_RESOLUTION_MS = 10;
 const CONTAINER_CACHE_MS = 1000;
 
 /**
- * @param {{cgroup: ReturnType<typeof import('./cgroup.js').createCgroupReader>, now?: () => number}} options
+ * @param {{cgroup: ReturnType<typeof import('./cgroup.js').createCgroupReader>, now?: () => number,
+ *          resources?: ReturnType<typeof import('./resources.js').createResourceMonitor>}} options
  */
-export function createMetrics({ cgroup, now = () => performance.now() }) {
+export function createMetrics({ cgroup, now = () => performance.now(), resources }) {
   const eld = monitorEventLoopDelay({ resolution: ELD_RESOLUTION_MS });
   eld.enable();
+
+  // Node reads the RSS from /proc: without a free descriptor it throws EMFILE. The last reading
+  // stands in until descriptors are back.
+  let lastMemory = process.memoryUsage();
+  const memoryUsage = () => {
+    try {
+      lastMemory = process.memoryUsage();
+    } catch (err) {
+      if (!resources?.outOfFiles(err, 'reading the process memory')) throw err;
+    }
+    return lastMemory;
+  };
 
   const mark = () => ({ t: now(), cpu: process.cpuUsage(), cg: cgroup.read() });
   let start = mark();
@@ -52,12 +65,12 @@ export function createMetrics({ cgroup, now = () => performance.now() }) {
       last = { ...over(start, end), eld_p99_ms: eldP99() };
       eld.reset();
       start = end;
-      return { ...last, memory_bytes: end.cg.memoryUsedBytes, rss_bytes: process.memoryUsage.rss() };
+      return { ...last, memory_bytes: end.cg.memoryUsedBytes, rss_bytes: memoryUsage().rss };
     },
 
     /** The status document's `process` and `container` sections. */
     snapshot() {
-      const mem = process.memoryUsage();
+      const mem = memoryUsage();
       const { cg, partial } = fresh();
       // Before the first window closes, measure over the partial one.
       const cpu = last ?? partial;

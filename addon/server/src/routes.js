@@ -1,13 +1,20 @@
 // The request handler: a route table, the auth/ingress rules, body limits and JSON errors.
 import path from 'node:path';
+import { plainAddress } from './connections.js';
 import { HISTORY_WINDOWS } from './history.js';
 import { errorText } from './logger.js';
+import { addressKey } from './ratelimit.js';
 import { sendError, sendJson } from './respond.js';
 import { CACHE_IMMUTABLE, CACHE_REVALIDATE, resolveAsset, sendFile } from './static.js';
 
 const MAX_BODY_BYTES = 16 * 1024;
 const ALLOW = 'GET, HEAD';
 const WINDOWS = Object.keys(HISTORY_WINDOWS);
+// Answers anyone may read name no path and no library error: those are in the log and in the
+// authenticated status document (`database.error`, the checks' messages).
+const NO_TOKEN_STORE = 'token store unavailable: the database cannot be used (the app log says why)';
+const NO_HISTORY = 'history unavailable: the database cannot be used (see database.error in /api/v1/status)';
+const OUT_OF_FILES = 'the server is short of file descriptors; retry in a moment';
 
 /**
  * @typedef {object} RouterContext
@@ -18,17 +25,15 @@ const WINDOWS = Object.keys(HISTORY_WINDOWS);
  * @property {ReturnType<typeof import('./sse.js').createSseHub>} sse
  * @property {() => string} statusJson  the serialized status document (cached up to 1 s)
  * @property {ReturnType<typeof import('./history.js').createHistory>|null} history
- * @property {string|null} historyUnavailable  why there is no history (no database)
  * @property {{http5xx(): void}} errors  counts 5xx answers (/health's 503 reports a check, not an error)
  * @property {() => Buffer} openapi  the served OpenAPI document
+ * @property {ReturnType<typeof import('./connections.js').createConnectionGuard>} connections
+ * @property {ReturnType<typeof import('./resources.js').createResourceMonitor>} resources
  * @property {import('./logger.js').Logger} logger
  */
 
 /** Client address without the IPv4-mapped IPv6 prefix. */
-function clientAddress(req) {
-  const addr = req.socket.remoteAddress ?? '';
-  return addr.startsWith('::ffff:') ? addr.slice(7) : addr;
-}
+const clientAddress = (req) => plainAddress(req.socket.remoteAddress);
 
 /** The token from `Authorization: Bearer <token>`, or null. */
 function bearerToken(header) {
@@ -42,7 +47,7 @@ function bearerToken(header) {
  * @returns {(req: import('node:http').IncomingMessage, res: import('node:http').ServerResponse) => void}
  */
 export function createRouter(ctx) {
-  const { config, checks, auth, limiter, sse, logger, errors } = ctx;
+  const { config, checks, auth, limiter, sse, connections, resources, logger, errors } = ctx;
   /** 503: the route cannot answer now (counted with the server's errors). */
   const unavailable = (res, reason) => {
     errors.http5xx();
@@ -53,30 +58,42 @@ export function createRouter(ctx) {
 
   /**
    * API routes need a token, except GET/HEAD through the ingress proxy under Supervisor. The handler
-   * gets the generation of the stored token that was checked (null through ingress or HASYNC_TOKEN).
+   * gets the generation of the stored token that was checked (null through ingress or HASYNC_TOKEN)
+   * and who the request counts against ('ingress' or 'token').
    */
   const authed = (handler) => (req, res, url) => {
-    if (fromIngress(req)) return handler(req, res, url, null);
-    if (auth.unavailableReason) return unavailable(res, `token store unavailable: ${auth.unavailableReason}`);
+    if (fromIngress(req)) {
+      connections.authenticated(req.socket);
+      return handler(req, res, url, null, 'ingress');
+    }
+    if (auth.unavailableReason) return unavailable(res, NO_TOKEN_STORE);
     // No token is no guess: 401 even while the address is blocked, and it does not count.
     const token = bearerToken(req.headers.authorization);
     if (!token) return sendError(res, 401, 'unauthorized', 'missing bearer token');
-    const addr = clientAddress(req);
+    const addr = addressKey(clientAddress(req));
     const retryAfter = limiter.retryAfter(addr);
     if (retryAfter) return tooMany(res, retryAfter, 'too many failed authentication attempts');
     const key = auth.keyOf(token);
-    // The common case under load: a token verified a moment ago, answered without a promise.
+    const granted = (generation) => {
+      connections.authenticated(req.socket);
+      return handler(req, res, url, generation, 'token');
+    };
+    // The common case under load: a token verified before, answered without a promise.
     const known = auth.knownValid(key);
-    if (known !== null) return handler(req, res, url, known);
+    if (known !== null) return granted(known);
     // Distinct tokens being checked count towards the limit, so a burst of concurrent wrong tokens
     // cannot start more bcrypt runs than the limit allows failures.
     if (!limiter.begin(addr, key)) return tooMany(res, 1, 'too many authentication attempts at once');
-    return auth.check(token, key).then(
+    return auth.check(token, key, { first: limiter.trusted(addr) }).then(
       ({ verdict, generation }) => {
         // The failure that reaches the limit is still a 401; the block starts with the next request.
         limiter.end(addr, key, verdict === 'invalid');
-        if (verdict === 'valid') return handler(req, res, url, generation);
-        if (verdict === 'unavailable') return unavailable(res, `token store unavailable: ${auth.unavailableReason}`);
+        if (verdict === 'valid') {
+          limiter.succeeded(addr);
+          return granted(generation);
+        }
+        if (verdict === 'busy') return tooMany(res, 1, 'the server is busy verifying other tokens; retry in a moment');
+        if (verdict === 'unavailable') return unavailable(res, NO_TOKEN_STORE);
         return sendError(res, 401, 'unauthorized', 'invalid token');
       },
       (err) => {
@@ -94,29 +111,31 @@ export function createRouter(ctx) {
     return handler(req, res, url);
   };
 
-  const index = async (req, res) => {
-    const file = path.join(config.frontendDir, 'index.html');
-    if (!(await sendFile(req, res, file, CACHE_REVALIDATE))) {
-      sendError(res, 404, 'not_found', `frontend not built: ${file} is missing`);
-    }
+  /** A file of the ingress page: 404 when missing (or outside the folder), 503 when out of descriptors. */
+  const serve = async (req, res, file, cacheControl, missing) => {
+    const outcome = file
+      ? await sendFile(req, res, config.frontendDir, file, cacheControl, (err) => resources.outOfFiles(err, 'opening a file of the ingress page'))
+      : 'missing';
+    if (outcome === 'missing') sendError(res, 404, 'not_found', missing);
+    else if (outcome === 'busy') sendError(res, 503, 'service_unavailable', OUT_OF_FILES, { 'retry-after': 1 });
   };
-
-  const asset = async (req, res, url) => {
-    const file = resolveAsset(config.frontendDir, url.pathname);
-    if (!file || !(await sendFile(req, res, file, CACHE_IMMUTABLE))) sendError(res, 404, 'not_found', 'no such asset');
-  };
+  const index = (req, res) =>
+    serve(req, res, path.join(config.frontendDir, 'index.html'), CACHE_REVALIDATE, 'frontend not built (see the frontend check in /api/v1/status)');
+  const asset = (req, res, url) =>
+    serve(req, res, resolveAsset(config.frontendDir, url.pathname), CACHE_IMMUTABLE, 'no such asset');
 
   const history = (req, res, url) => {
     const window = new URLSearchParams(url.query).get('window') ?? '24h';
     if (!Object.hasOwn(HISTORY_WINDOWS, window)) {
       return sendError(res, 400, 'bad_request', `window must be one of ${WINDOWS.join(', ')}`);
     }
-    if (!ctx.history) return unavailable(res, `history unavailable: ${ctx.historyUnavailable}`);
+    if (!ctx.history) return unavailable(res, NO_HISTORY);
     let body;
     try {
       body = ctx.history.points(/** @type {keyof HISTORY_WINDOWS} */ (window));
     } catch (err) {
-      return unavailable(res, `history unavailable: ${errorText(err)}`);
+      logger.warning(`history: ${errorText(err)}`);
+      return unavailable(res, NO_HISTORY);
     }
     return sendJson(res, 200, body);
   };
@@ -126,7 +145,12 @@ export function createRouter(ctx) {
     sendJson(res, h.statusCode, h.body);
   };
   const status = (req, res) => sendJson(res, 200, ctx.statusJson());
-  const events = (req, res, url, generation) => sse.open(req, res, generation);
+  const events = (req, res, url, generation, who) => {
+    sse.open(req, res, generation, who === 'ingress' ? 'ingress' : `token ${generation}`);
+    // Requests pipelined behind this one arrived while it was being authorized: they are answered
+    // after the first event instead of never.
+    if (connections.inFlight(req.socket) > 1) sse.endOn(req.socket);
+  };
   const openapi = (req, res) => sendJson(res, 200, ctx.openapi(), { 'cache-control': 'no-cache' });
 
   // Every route, as the OpenAPI document lists it (tests compare the two). `secured` routes get the
@@ -171,6 +195,8 @@ export function createRouter(ctx) {
   }
 
   function handle(req, res) {
+    // A request pipelined behind an event stream would wait for that endless response.
+    sse.endOn(req.socket);
     const started = logRequests ? performance.now() : 0;
     if (started) {
       res.on('finish', () => {

@@ -23,6 +23,8 @@ export function createSampler({ db, metrics, checks, history, errors, logger, re
   const every = { ...DEFAULT_SAMPLER_INTERVALS, ...intervals };
   const timers = [];
 
+  let clockBehind = false;
+
   /** Read the stored error counts of the last 24 h back into the counter. */
   function loadErrors() {
     try {
@@ -40,7 +42,13 @@ export function createSampler({ db, metrics, checks, history, errors, logger, re
   }
 
   function sample() {
-    const w = metrics.closeWindow();
+    let w;
+    try {
+      w = metrics.closeWindow();
+    } catch (err) {
+      logger.warning(`sample: ${errorText(err)}`);
+      return;
+    }
     const windows = errors.closeWindow();
     if (!db) return;
     let failure = null;
@@ -79,8 +87,13 @@ export function createSampler({ db, metrics, checks, history, errors, logger, re
   function maintain() {
     if (!db) return;
     try {
-      const { folded, deleted } = db.maintain(now(), retentionDays);
+      const { folded, deleted, future, ahead } = db.maintain(now(), retentionDays);
       if (folded || deleted) logger.debug(`maintenance: downsampled ${folded} samples, deleted ${deleted} old rows`);
+      if (future) logger.info(`maintenance: deleted ${future} samples dated after now (the clock was ahead and has been set back)`);
+      if (ahead && !clockBehind) {
+        logger.warning(`${ahead} samples are dated after now and outnumber the others: the clock seems to be behind; they are kept, and left out of the figures, until it is right`);
+      }
+      clockBehind = ahead > 0;
     } catch (err) {
       checks.reportWrite(err);
       logger.error(`maintenance failed: ${errorText(err)}`);

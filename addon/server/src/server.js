@@ -5,6 +5,8 @@ import { announce } from './discovery.js';
 import { createAuthenticator } from './auth.js';
 import { createCgroupReader } from './cgroup.js';
 import { createChecks } from './checks.js';
+import { createConnectionGuard, LISTEN_BACKLOG } from './connections.js';
+import { DataDirLocked, lockDataDir } from './datalock.js';
 import { openDatabase } from './db.js';
 import { createErrorCounter } from './errors.js';
 import { createHasher } from './hasher.js';
@@ -13,11 +15,13 @@ import { createLogger, errorText } from './logger.js';
 import { createMetrics } from './metrics.js';
 import { loadNativeModules, requireLoader } from './native.js';
 import { createRateLimiter } from './ratelimit.js';
+import { createResourceMonitor } from './resources.js';
 import { createRouter } from './routes.js';
 import { createSampler, DEFAULT_SAMPLER_INTERVALS } from './sampler.js';
 import { createSseHub } from './sse.js';
 import { cachedJson, statusDocumentBuilder } from './status.js';
 import { ensureToken, TOKEN_BCRYPT_COST, tokenBanner } from './tokens.js';
+import { createVerifyQueue } from './verifyqueue.js';
 import { VERSION } from './version.js';
 
 const MAX_HEADER_BYTES = 16 * 1024;
@@ -59,6 +63,10 @@ export function openapiDocument() {
  * @property {Partial<import('./sse.js').DEFAULT_SSE_TIMING>} [sse]
  * @property {Partial<import('./auth.js').DEFAULT_AUTH_TIMING>} [auth]
  * @property {Partial<typeof DEFAULT_HTTP_TIMEOUTS>} [http]  slow-client limits (tests shorten them)
+ * @property {{connections?: Partial<import('./connections.js').CONNECTION_LIMITS>,
+ *             streams?: Partial<import('./sse.js').STREAM_LIMITS>,
+ *             verify?: Partial<import('./verifyqueue.js').VERIFY_LIMITS>}} [limits]  the global bounds
+ * @property {() => number} [now]  the wall clock of samples and history windows (tests move it)
  * @property {{root?: string, procCgroup?: string, cpuCount?: number}} [cgroup]
  * @property {number} [tokenCost]  bcrypt cost of the stored token hash (10)
  * @property {string} [nodeVersion]
@@ -91,6 +99,8 @@ export function createApp(config, options = {}) {
     router: null,
     /** @type {ReturnType<typeof createSampler>|null} */
     sampler: null,
+    /** @type {ReturnType<typeof createConnectionGuard>|null} */
+    connections: null,
     start,
     stop,
   };
@@ -102,6 +112,8 @@ export function createApp(config, options = {}) {
   let metrics = null;
   let sse = null;
   let auth = null;
+  let lock = null;
+  let connections = null;
   let stopping = null;
   let openapiBody = null;
 
@@ -116,13 +128,18 @@ export function createApp(config, options = {}) {
     const sqlite = native['better-sqlite3'];
     if (!sqlite.loaded) dbError = `better-sqlite3 failed to load: ${sqlite.error}`;
     else {
+      // Another server on this data directory stops this start (DataDirLocked), before anything is
+      // written there.
       try {
-        app.db = openDatabase(sqlite.module, config.dbPath);
+        lock = lockDataDir(sqlite.module, config.dataDir);
+        app.db = openDatabase(sqlite.module, config.dbPath, { create: true });
       } catch (err) {
+        if (err instanceof DataDirLocked) throw err;
         dbError = `cannot open ${config.dbPath}: ${errorText(err)}`;
       }
     }
     const db = app.db;
+    const resources = createResourceMonitor({ logger });
 
     checks = createChecks({
       native,
@@ -131,6 +148,7 @@ export function createApp(config, options = {}) {
       dbError,
       frontendDir: config.frontendDir,
       logger,
+      resources,
       intervals,
       nodeVersion: options.nodeVersion,
     });
@@ -158,14 +176,14 @@ export function createApp(config, options = {}) {
       }
     }
 
-    metrics = createMetrics({ cgroup: createCgroupReader({ ...options.cgroup, enabled: config.containerMetrics }) });
+    metrics = createMetrics({ cgroup: createCgroupReader({ ...options.cgroup, enabled: config.containerMetrics }), resources });
     const now = options.now ?? Date.now;
     const history = db ? createHistory({ db, sampleIntervalMs: intervals.sampleMs, now }) : null;
     sampler = createSampler({ db, metrics, checks, history, errors, logger, retentionDays: config.retentionDays, intervals, now });
     app.sampler = sampler;
     const statusDocument = statusDocumentBuilder({ version: VERSION, instanceId, startedAt, checks, metrics, history, errors });
     const statusJson = cachedJson(statusDocument);
-    sse = createSseHub({ json: statusDocument, logger, timing: options.sse });
+    sse = createSseHub({ json: statusDocument, logger, timing: options.sse, limits: options.limits?.streams });
     checks.events.on('change', () => {
       statusJson.invalidate();
       sse.broadcast();
@@ -178,43 +196,58 @@ export function createApp(config, options = {}) {
       hasher,
       logger,
       timing: options.auth,
+      queue: createVerifyQueue({ limits: options.limits?.verify }),
+    });
+    // requireHostHeader: the router answers a missing Host with a JSON 400 (Node's own 400 has no body).
+    const httpOptions = { maxHeaderSize: MAX_HEADER_BYTES, requireHostHeader: false, ...DEFAULT_HTTP_TIMEOUTS, ...options.http };
+    server = http.createServer(httpOptions);
+    const limiter = createRateLimiter();
+    const ingressProxy = config.supervisor?.ingressProxy ?? null;
+    connections = createConnectionGuard({
+      server,
+      resources,
+      trusted: limiter.trusted,
+      exempt: (addr) => addr === ingressProxy,
+      limits: options.limits?.connections,
     });
     const router = createRouter({
       config,
       checks,
       auth,
-      limiter: createRateLimiter(),
+      limiter,
       sse,
       statusJson: () => statusJson.body(),
       history,
-      historyUnavailable: dbError,
       errors,
       // Built on the first request: only tools ask for it, so idle servers need not hold it.
       openapi: () => (openapiBody ??= Buffer.from(JSON.stringify(openapiDocument()))),
+      connections,
+      resources,
       logger,
     });
+    server.on('request', router);
 
     auth.watch(() => {
       const ended = sse.endStale(auth.generation());
       if (ended) logger.info(`closed ${ended} event stream${ended === 1 ? '' : 's'} opened with the previous token`);
     });
 
-    // requireHostHeader: the router answers a missing Host with a JSON 400 (Node's own 400 has no body).
-    const httpOptions = { maxHeaderSize: MAX_HEADER_BYTES, requireHostHeader: false, ...DEFAULT_HTTP_TIMEOUTS, ...options.http };
-    server = http.createServer(httpOptions, router);
     server.on('clientError', onClientError);
     server.on('connect', onConnect);
     app.server = server;
     app.auth = auth;
     app.router = router;
+    app.connections = connections;
     await new Promise((resolve, reject) => {
       server.once('error', reject);
-      server.listen(config.port, config.host, () => {
+      server.listen({ port: config.port, host: config.host, backlog: LISTEN_BACKLOG }, () => {
         server.off('error', reject);
         resolve();
       });
     });
-    server.on('error', (err) => logger.error(`server: ${errorText(err)}`));
+    server.on('error', (err) => {
+      if (!resources.outOfFiles(err, 'accepting a connection')) logger.error(`server: ${errorText(err)}`);
+    });
     app.port = /** @type {import('node:net').AddressInfo} */ (server.address()).port;
     logger.info(`HAsync server ${VERSION} listening on http://${config.host}:${app.port} (status ${checks.status()})`);
     sampler.start();
@@ -253,6 +286,7 @@ export function createApp(config, options = {}) {
       checks?.stop();
       sampler?.stop();
       auth?.stop();
+      connections?.stop();
       if (server) {
         const closed = new Promise((resolve) => server.close(resolve));
         sse?.closeAll();
@@ -283,6 +317,7 @@ export function createApp(config, options = {}) {
           log(`closing the database: ${errorText(err)}`);
         }
       }
+      lock?.release();
     })();
     return stopping;
   }

@@ -41,33 +41,64 @@ export function resolveAsset(root, urlPath) {
 }
 
 /**
+ * Send a file that lies inside root once symbolic links are resolved: a link in the build folder that
+ * leads outside it (say to /etc/passwd) is answered like a missing file. The file is opened once
+ * (O_NOFOLLOW, so the checked path cannot be swapped for a link afterwards) and sent from that
+ * descriptor. `If-Modified-Since` no older than the file's mtime gets 304 without a body.
  * @param {import('node:http').IncomingMessage} req
  * @param {import('node:http').ServerResponse} res
- * @param {string} file
+ * @param {string} root  the static root (HASYNC_FRONTEND_DIR)
+ * @param {string} file  inside root by its path (resolveAsset or a fixed name)
  * @param {string} cacheControl
- * @returns {Promise<boolean>} false when the file does not exist (the caller answers 404)
+ * @param {(err: Error) => boolean} outOfFiles  reports EMFILE/ENFILE (resources.js); true if it was one
+ * @returns {Promise<'sent'|'missing'|'busy'>} missing: the caller answers 404; busy: out of file
+ *   descriptors, the caller answers 503
  */
-export async function sendFile(req, res, file, cacheControl) {
+export async function sendFile(req, res, root, file, cacheControl, outOfFiles) {
+  let handle;
+  try {
+    const [realRoot, real] = await Promise.all([fs.promises.realpath(root), fs.promises.realpath(file)]);
+    if (!real.startsWith(realRoot + path.sep)) return 'missing';
+    handle = await fs.promises.open(real, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW);
+  } catch (err) {
+    return outOfFiles(err) ? 'busy' : 'missing';
+  }
   let st;
   try {
-    st = await fs.promises.stat(file);
-  } catch {
-    return false;
+    st = await handle.stat();
+  } catch (err) {
+    await handle.close();
+    return outOfFiles(err) ? 'busy' : 'missing';
   }
-  if (!st.isFile()) return false;
-  res.writeHead(200, {
-    'content-type': CONTENT_TYPES[path.extname(file).toLowerCase()] ?? 'application/octet-stream',
-    'content-length': st.size,
+  if (!st.isFile()) {
+    await handle.close();
+    return 'missing';
+  }
+  const headers = {
     'cache-control': cacheControl,
     'last-modified': st.mtime.toUTCString(),
     'x-content-type-options': 'nosniff',
+  };
+  // HTTP dates have whole seconds: compare the mtime rounded down.
+  const since = Date.parse(req.headers['if-modified-since'] ?? '');
+  if (!Number.isNaN(since) && Math.floor(st.mtimeMs / 1000) * 1000 <= since) {
+    await handle.close();
+    res.writeHead(304, headers);
+    res.end();
+    return 'sent';
+  }
+  res.writeHead(200, {
+    'content-type': CONTENT_TYPES[path.extname(file).toLowerCase()] ?? 'application/octet-stream',
+    'content-length': st.size,
+    ...headers,
   });
   if (req.method === 'HEAD') {
+    await handle.close();
     res.end();
-    return true;
+    return 'sent';
   }
   await new Promise((resolve) => {
-    const stream = fs.createReadStream(file);
+    const stream = handle.createReadStream();
     stream.on('error', () => {
       res.destroy();
       resolve();
@@ -79,7 +110,7 @@ export async function sendFile(req, res, file, cacheControl) {
     });
     stream.pipe(res);
   });
-  return true;
+  return 'sent';
 }
 
 export const CACHE_IMMUTABLE = 'public, max-age=31536000, immutable';

@@ -23,7 +23,8 @@ const members = (obj) => JSON.stringify(obj).slice(1, -1);
  */
 export function statusDocumentBuilder({ version, instanceId, startedAt, checks, metrics, history, errors }) {
   const serverHead = members({ version, instance_id: instanceId, started_at: startedAt.toISOString() });
-  const startedMs = startedAt.getTime();
+  // Uptime from the monotonic clock: a wall-clock jump must not make it negative or leap.
+  const startedMono = performance.now();
   /** @type {{revision: number, history: object, checks: string, rest: string}|null} */
   let sections = null;
   /** @type {{summary: object, json: string}|null} the errors section, serialized again when it changes */
@@ -53,7 +54,7 @@ export function statusDocumentBuilder({ version, instanceId, startedAt, checks, 
   };
   return () => {
     const { process, container } = metrics.snapshot();
-    const uptime = round((Date.now() - startedMs) / 1000, 1);
+    const uptime = round((performance.now() - startedMono) / 1000, 1);
     const stable = stableSections();
     // The member order of the schema: schema_version, server, status … effective, database … history, errors.
     return (

@@ -79,6 +79,9 @@ export async function startApp(t, { env = {}, options = {}, dataDir } = {}) {
   return { app, config, base, log, out, token: tokenFrom(out.text()) };
 }
 
+/** The host of a URL as node:http wants it: an IPv6 address without its brackets. */
+const hostOf = (url) => url.hostname.replace(/^\[(.*)\]$/, '$1');
+
 /**
  * A raw HTTP request (node:http keeps the path exactly as given, unlike fetch).
  * @returns {Promise<{status: number, headers: http.IncomingHttpHeaders, body: string, json: any}>}
@@ -88,7 +91,7 @@ export function request(base, pathname, { method = 'GET', headers = {}, body, to
   return new Promise((resolve, reject) => {
     const req = http.request(
       {
-        host: url.hostname,
+        host: hostOf(url),
         port: url.port,
         method,
         path: pathname,
@@ -135,14 +138,17 @@ export function openEvents(base, { token, path: p = '/api/v1/events', localAddre
   const url = new URL(base);
   return new Promise((resolve, reject) => {
     const req = http.get(
-      { host: url.hostname, port: url.port, path: p, headers: token ? { authorization: `Bearer ${token}` } : {}, agent: false, localAddress },
+      { host: hostOf(url), port: url.port, path: p, headers: token ? { authorization: `Bearer ${token}` } : {}, agent: false, localAddress },
       (res) => {
         res.setEncoding('utf8');
         const queue = [];
         const waiters = [];
         let buffer = '';
+        let all = '';
         let ended = false;
+        const end = new Promise((resolveEnd) => res.on('end', () => resolveEnd(all)));
         res.on('data', (chunk) => {
+          all += chunk;
           buffer += chunk;
           let idx;
           while ((idx = buffer.indexOf('\n\n')) !== -1) {
@@ -182,6 +188,8 @@ export function openEvents(base, { token, path: p = '/api/v1/events', localAddre
             });
           },
           close: () => req.destroy(),
+          /** The whole body, once the response ended (for error answers). */
+          body: () => end,
         });
       },
     );
@@ -190,15 +198,17 @@ export function openEvents(base, { token, path: p = '/api/v1/events', localAddre
 }
 
 /**
- * Run bin/hasync.js as a child process.
+ * Run bin/hasync.js as a child process (as another user with uid/gid, when this one is root).
  * @returns {{child: import('node:child_process').ChildProcess, stdout: () => string, stderr: () => string,
  *            exit: Promise<{code: number|null, signal: string|null}>}}
  */
-export function spawnCli(args, { env = {}, cwd = SERVER_DIR, bin = BIN } = {}) {
+export function spawnCli(args, { env = {}, cwd = SERVER_DIR, bin = BIN, uid, gid } = {}) {
   const child = spawn(process.execPath, [bin, ...args], {
     cwd,
     env: { PATH: process.env.PATH, HOME: process.env.HOME ?? '/tmp', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
+    uid,
+    gid,
   });
   let out = '';
   let err = '';
@@ -209,8 +219,8 @@ export function spawnCli(args, { env = {}, cwd = SERVER_DIR, bin = BIN } = {}) {
 }
 
 /** Start `serve` as a child process on a free port; resolves once it listens. */
-export async function spawnServer(t, { env = {}, bin } = {}) {
-  const run = spawnCli([], { env: { HASYNC_HOST: '127.0.0.1', HASYNC_PORT: '0', ...env }, bin });
+export async function spawnServer(t, { env = {}, bin, uid, gid } = {}) {
+  const run = spawnCli([], { env: { HASYNC_HOST: '127.0.0.1', HASYNC_PORT: '0', ...env }, bin, uid, gid });
   t.after(() => {
     if (run.child.exitCode === null && run.child.signalCode === null) run.child.kill('SIGKILL');
   });

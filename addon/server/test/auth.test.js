@@ -2,7 +2,8 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { createAuthenticator } from '../src/auth.js';
 import { createLogger } from '../src/logger.js';
-import { createRateLimiter } from '../src/ratelimit.js';
+import { addressKey, createRateLimiter } from '../src/ratelimit.js';
+import { createVerifyQueue } from '../src/verifyqueue.js';
 import { capture } from '../test-support/harness.js';
 
 /** A hasher whose "hash" is the secret reversed, counting compare() calls. */
@@ -33,7 +34,7 @@ test('HASYNC_TOKEN: exact match only, no store needed', async () => {
   assert.equal(await auth.verify(''), 'invalid');
 });
 
-test('stored hash: bcrypt runs once per token within the cache TTL, for valid and invalid tokens', async () => {
+test('stored hash: the valid token is verified once until the stored token changes; an invalid one once per TTL', async () => {
   let now = 0;
   const hasher = countingHasher();
   const auth = createAuthenticator({ envToken: null, store: store('cba'), unavailableReason: null, hasher, logger, now: () => now });
@@ -42,9 +43,11 @@ test('stored hash: bcrypt runs once per token within the cache TTL, for valid an
   assert.equal(await auth.verify('nope'), 'invalid');
   assert.equal(await auth.verify('nope'), 'invalid');
   assert.equal(hasher.calls, 2);
-  now = 5001;
+  now = 3_600_000;
+  assert.equal(await auth.verify('abc'), 'valid');
+  assert.equal(hasher.calls, 2, 'the valid token is not queued behind wrong ones again');
   assert.equal(await auth.verify('nope'), 'invalid');
-  assert.equal(hasher.calls, 3, 'a wrong token is verified again once its verdict expired');
+  assert.equal(hasher.calls, 3, 'an expired invalid entry is verified again');
 });
 
 test('a valid token polled every 30 s costs one bcrypt run, until the stored token changes', async () => {
@@ -157,7 +160,7 @@ test('a token rotated a moment ago is accepted at once: a mismatch re-reads the 
   assert.equal(s.reads, reads + 1, 'one store read per mismatch (rate-limited by the caller)');
 });
 
-test('knownValid: only a settled, current-generation verification of a valid token', async () => {
+test('knownValid: only a settled verification of a valid token against the current generation', async () => {
   let now = 0;
   const s = store('cba');
   const auth = createAuthenticator({ envToken: null, store: s, unavailableReason: null, hasher: countingHasher(), logger, now: () => now });
@@ -169,9 +172,60 @@ test('knownValid: only a settled, current-generation verification of a valid tok
   assert.equal(auth.knownValid(key), 1);
   assert.equal(await auth.verify('nope'), 'invalid');
   assert.equal(auth.knownValid(auth.keyOf('nope')), null, 'a known invalid token is not "known valid"');
-  now = 30_000;
-  assert.equal(auth.knownValid(key), 1, 'a valid verdict does not expire with time');
+  now = 86_400_000;
+  assert.equal(auth.knownValid(key), 1, 'no expiry while the stored token stays');
   s.record = { hash: 'wen', generation: 2 };
-  now = 32_000;
+  now += 1000;
   assert.equal(auth.knownValid(key), null, 'rotated');
+  assert.equal(await auth.verify('abc'), 'invalid');
+});
+
+test('the verification queue: one at a time; beyond the wait budget refused at once (busy); trusted first', async () => {
+  const started = [];
+  const gates = [];
+  const hasher = {
+    compare: (secret, hash) => {
+      started.push(secret);
+      return new Promise((resolve) => gates.push(() => resolve([...secret].reverse().join('') === hash)));
+    },
+  };
+  let now = 0;
+  const queue = createVerifyQueue({ limits: { concurrency: 1, maxWaitMs: 250, maxQueued: 16 }, now: () => now });
+  const auth = createAuthenticator({ envToken: null, store: store('cba'), unavailableReason: null, hasher, logger, queue, now: () => now });
+  const flood = Array.from({ length: 6 }, (_, i) => auth.check(`wrong-${i}`));
+  await Promise.resolve();
+  // Until measured, a compare is estimated at 100 ms: one runs, two wait (300 ms > 250 ms for a third).
+  const verdicts = await Promise.all(flood.slice(3));
+  assert.deepEqual(verdicts.map((v) => v.verdict), ['busy', 'busy', 'busy']);
+  const valid = auth.check('abc', undefined, { first: true });
+  await new Promise((r) => setImmediate(r));
+  assert.deepEqual(started, ['wrong-0']);
+  assert.deepEqual(queue.stats(), { running: 1, waiting: 3, peak: 1, estimateMs: 100 });
+  now += 50;
+  gates.shift()();
+  await new Promise((r) => setImmediate(r));
+  assert.deepEqual(started, ['wrong-0', 'abc'], 'the trusted address jumps the queue');
+  gates.shift()();
+  assert.deepEqual(await valid, { verdict: 'valid', generation: 1 });
+  while (gates.length || started.length < 4) {
+    await new Promise((r) => setImmediate(r));
+    gates.shift()?.();
+  }
+  assert.deepEqual((await Promise.all(flood.slice(0, 3))).map((v) => v.verdict), ['invalid', 'invalid', 'invalid']);
+  assert.equal(queue.stats().peak, 1, 'never two at once');
+  assert.ok(auth.cachedKeys().length === 4, 'refused tokens are not remembered: a retry is verified');
+});
+
+test('limits count IPv4 addresses one by one and IPv6 addresses by /64', () => {
+  assert.equal(addressKey('192.168.1.20'), '192.168.1.20');
+  assert.equal(addressKey('::1'), '0:0:0:0::/64');
+  assert.equal(addressKey('2001:db8:1:2:aaaa::1'), '2001:db8:1:2::/64');
+  assert.equal(addressKey('2001:DB8:1:2:ffff:ffff:ffff:ffff'), '2001:db8:1:2::/64');
+  assert.equal(addressKey('2001:db8::'), '2001:db8:0:0::/64');
+  assert.equal(addressKey('fe80::1%eth0'), 'fe80:0:0:0::/64');
+  assert.equal(addressKey('64:ff9b::192.0.2.1'), '64:ff9b:0:0::/64');
+  const rl = createRateLimiter();
+  for (let i = 0; i < 10; i++) rl.fail(addressKey(`2001:db8:1:2::${i + 1}`));
+  assert.ok(rl.retryAfter(addressKey('2001:db8:1:2:dead:beef::7')) > 0, 'the whole /64 is blocked');
+  assert.equal(rl.retryAfter(addressKey('2001:db8:1:3::1')), 0, 'the next /64 is not');
 });

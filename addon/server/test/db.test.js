@@ -47,14 +47,40 @@ test('a version-1 database is migrated, and its samples keep their meaning', (t)
   assert.ok(query(db.raw, "SELECT name FROM sqlite_master WHERE name = 'samples_ts'").length === 1);
 });
 
-test('a database without a migrations table (v0) gets the whole schema', (t) => {
-  const file = path.join(tempDir(t), 'hasync.db');
-  const v0 = openDb(file);
-  v0.exec('CREATE TABLE unrelated (x)');
-  v0.close();
+test('an existing file without the HAsync schema is refused and left as it is, never initialised', (t) => {
+  const dir = tempDir(t);
+  const foreign = path.join(dir, 'foreign.db');
+  const other = openDb(foreign);
+  other.exec('CREATE TABLE unrelated (x)');
+  other.close();
+  const empty = path.join(dir, 'empty.db');
+  fs.writeFileSync(empty, '');
+  const before = (file) => ({ bytes: fs.readFileSync(file), mtimeMs: fs.statSync(file).mtimeMs });
+  for (const [file, why] of [[foreign, /is not an HAsync database \(no schema_migrations table\)/], [empty, /is empty/]]) {
+    const was = before(file);
+    assert.throws(() => openDatabase(Database, file), why);
+    assert.throws(() => openDatabase(Database, file), /left as it is: restore a backup, or delete it to start over/);
+    assert.deepEqual(before(file), was, `${path.basename(file)} untouched`);
+    assert.deepEqual(fs.readdirSync(dir).filter((f) => f.startsWith(path.basename(file))), [path.basename(file)], 'no WAL or journal beside it');
+  }
+});
+
+test('a new database is built under a temporary name and renamed into place, with its instance id', (t) => {
+  const dir = tempDir(t);
+  const file = path.join(dir, 'hasync.db');
+  // What a start killed half-way leaves: a partial temporary file. It is replaced, never used.
+  fs.writeFileSync(`${file}.new`, 'partial');
+  // A write-ahead log without its database would be replayed into the new one: set aside.
+  fs.writeFileSync(`${file}-wal`, 'stale wal of a deleted database');
   const db = openDatabase(Database, file);
   t.after(() => db.close());
   assert.deepEqual(versions(db.raw), MIGRATIONS.map((m) => m.version));
+  assert.match(db.instanceId(), /^[0-9a-f-]{36}$/);
+  assert.ok(!fs.existsSync(`${file}.new`));
+  assert.equal(fs.readFileSync(`${file}-wal.orphaned`, 'utf8'), 'stale wal of a deleted database');
+  assert.equal(db.integrityCheck(false), 'ok');
+  assert.throws(() => openDatabase(Database, path.join(dir, 'other.db'), { create: false }), /database file .*other\.db does not exist/);
+  assert.ok(!fs.existsSync(path.join(dir, 'other.db')));
 });
 
 test('a database from a newer server is refused with a clear message', (t) => {

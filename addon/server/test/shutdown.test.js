@@ -77,7 +77,10 @@ test('SIGTERM under load with 50 event streams exits 0 within the bound', async 
   assert.equal((await request(server.base, '/api/v1/status', { token: server.token })).status, 200);
 
   const streams = [];
-  for (let i = 0; i < STREAMS; i++) streams.push(await openEvents(server.base, { token: server.token }));
+  // One address each, as separate clients would be (the server shares connections out per address).
+  for (let i = 0; i < STREAMS; i++) {
+    streams.push(await openEvents(server.base, { token: server.token, localAddress: `127.0.2.${i + 1}` }));
+  }
   assert.deepEqual(new Set(streams.map((s) => s.status)), new Set([200]));
   await Promise.all(streams.map((s) => s.next(5000)));
 

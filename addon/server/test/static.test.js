@@ -80,11 +80,61 @@ test('path traversal and malformed asset paths never leave assets/', async (t) =
   assert.equal((await request(base, '/assets/subdir/../index-3b9c1f.js')).status, 200);
 });
 
+test('symbolic links that lead out of the frontend folder are not followed; links inside it are', async (t) => {
+  const dir = frontendCopy(t);
+  const outside = path.join(tempDir(t), 'outside');
+  fs.mkdirSync(outside);
+  fs.writeFileSync(path.join(outside, 'secret.txt'), 'SECRET-OUTSIDE-THE-ROOT');
+  fs.symlinkSync('/etc/passwd', path.join(dir, 'assets', 'passwd.txt'));
+  fs.symlinkSync(path.join(outside, 'secret.txt'), path.join(dir, 'assets', 'secret.js'));
+  fs.symlinkSync(outside, path.join(dir, 'assets', 'linked-dir'));
+  fs.symlinkSync('../index.html', path.join(dir, 'assets', 'inside.html'));
+  const { base } = await startApp(t, { env: { HASYNC_FRONTEND_DIR: dir } });
+  for (const p of ['/assets/passwd.txt', '/assets/secret.js', '/assets/linked-dir/secret.txt']) {
+    const res = await request(base, p);
+    assert.equal(res.status, 404, p);
+    assert.deepEqual(res.json, { error: 'not_found', reason: 'no such asset' });
+    assert.ok(!res.body.includes('SECRET') && !res.body.includes('root:'), p);
+  }
+  assert.equal((await request(base, '/assets/inside.html')).body, fixture('index.html'), 'a link that stays inside is served');
+
+  // index.html itself replaced by a link out of the folder.
+  fs.rmSync(path.join(dir, 'index.html'));
+  fs.symlinkSync(path.join(outside, 'secret.txt'), path.join(dir, 'index.html'));
+  const index = await request(base, '/');
+  assert.equal(index.status, 404);
+  assert.ok(!index.body.includes('SECRET'));
+});
+
+test('If-Modified-Since: 304 without a body when the file is not newer; 200 otherwise', async (t) => {
+  const { base } = await startApp(t);
+  for (const p of ['/', '/assets/index-3b9c1f.js']) {
+    const first = await request(base, p);
+    assert.equal(first.status, 200);
+    const lastModified = first.headers['last-modified'];
+    assert.ok(lastModified);
+    for (const method of ['GET', 'HEAD']) {
+      const again = await request(base, p, { method, headers: { 'if-modified-since': lastModified } });
+      assert.equal(again.status, 304, `${method} ${p}`);
+      assert.equal(again.body, '');
+      assert.equal(again.headers['last-modified'], lastModified);
+      assert.equal(again.headers['cache-control'], first.headers['cache-control']);
+      assert.equal(again.headers['content-length'], undefined);
+      assertConforms(p === '/' ? '/' : '/assets/{file}', 'GET', again);
+    }
+    const later = new Date(Date.parse(lastModified) + 3600_000).toUTCString();
+    assert.equal((await request(base, p, { headers: { 'if-modified-since': later } })).status, 304);
+    const earlier = new Date(Date.parse(lastModified) - 1000).toUTCString();
+    assert.equal((await request(base, p, { headers: { 'if-modified-since': earlier } })).status, 200, 'the file is newer');
+    assert.equal((await request(base, p, { headers: { 'if-modified-since': 'yesterday-ish' } })).status, 200, 'an unreadable date is ignored');
+  }
+});
+
 test('no frontend build: 404 with a reason, while the API keeps working', async (t) => {
   const { base, token } = await startApp(t, { env: { HASYNC_FRONTEND_DIR: path.join(tempDir(t), 'none') } });
   const res = await request(base, '/');
   assert.equal(res.status, 404);
-  assert.match(res.json.reason, /^frontend not built: .*index\.html is missing$/);
+  assert.equal(res.json.reason, 'frontend not built (see the frontend check in /api/v1/status)', 'no path in a public answer');
   assertConforms('/', 'GET', res);
   assert.equal((await request(base, '/api/v1/status', { token })).status, 200);
 });

@@ -105,7 +105,7 @@ test('better-sqlite3 fails to load: no token store (503), /health names better-s
     assert.equal(res.status, 503, p);
     assert.deepEqual(res.json, {
       error: 'service_unavailable',
-      reason: 'token store unavailable: better-sqlite3 failed to load: The module was compiled against a different Node.js version',
+      reason: 'token store unavailable: the database cannot be used (the app log says why)',
     });
     assertConforms(p, 'GET', res);
   }

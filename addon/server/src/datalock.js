@@ -1,0 +1,43 @@
+// One server per data directory. Two at once (a double start, or a `docker run` next to the app on the
+// same volume) would both create the database on an empty directory, both print tokens, and both
+// sample into one history. The server holds an exclusive SQLite lock on <data dir>/hasync.lock for as
+// long as it runs: SQLite's locks are POSIX record locks, which the kernel keeps per process across
+// containers that share the directory and drops when the process ends, however it ends, so a stale
+// lock file never blocks a start. The file itself stays empty.
+import path from 'node:path';
+import { openHeld } from './sqlite-handles.js';
+
+export const LOCK_FILE = 'hasync.lock';
+
+export class DataDirLocked extends Error {
+  /** @param {string} dir */
+  constructor(dir) {
+    super(`another HAsync server is already running on the data directory ${dir}; stop it before starting this one`);
+    this.code = 'HASYNC_DATA_DIR_LOCKED';
+  }
+}
+
+/**
+ * Take the data directory's lock, or throw DataDirLocked at once when another process holds it.
+ * @param {typeof import('better-sqlite3')} Database
+ * @param {string} dir
+ * @returns {{release(): void}}
+ */
+export function lockDataDir(Database, dir) {
+  const raw = openHeld(Database, path.join(dir, LOCK_FILE), { timeout: 0 });
+  try {
+    // An exclusive transaction that is never committed: the lock, without writing a byte (and with
+    // the journal in memory, without a -journal file beside it).
+    raw.exec('PRAGMA journal_mode = MEMORY');
+    raw.exec('BEGIN EXCLUSIVE');
+  } catch (err) {
+    raw.close();
+    if (err.code === 'SQLITE_BUSY') throw new DataDirLocked(dir);
+    throw err;
+  }
+  return {
+    release() {
+      if (raw.open) raw.close();
+    },
+  };
+}
