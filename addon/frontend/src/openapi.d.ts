@@ -72,7 +72,7 @@ export interface components {
     ServiceUnavailable: {
       /** @constant */
       error: "service_unavailable";
-      /** @description e.g. "token store unavailable: better-sqlite3 failed to load: ..." */
+      /** @description e.g. "token store unavailable: the database cannot be used (the app log says why)"; never a path or a library error. */
       reason: string;
     };
     Health: {
@@ -295,7 +295,7 @@ export interface operations {
           "application/json": components["schemas"]["Unauthorized"];
         };
       };
-      /** @description Too many failed authentication attempts from this address (blocked for 60 s), or as many distinct tokens being verified at once as failures are left (Retry-After: 1). */
+      /** @description Too many failed authentication attempts from this address (an IPv6 address counts by its /64; blocked for 60 s), as many distinct tokens being verified at once as failures are left, or the server's token verifications are busy (both Retry-After: 1). */
       429: {
         headers: {
           /** @description Seconds until the address may try again. */
@@ -343,7 +343,7 @@ export interface operations {
           "application/json": components["schemas"]["Unauthorized"];
         };
       };
-      /** @description Too many failed authentication attempts from this address (blocked for 60 s), or as many distinct tokens being verified at once as failures are left (Retry-After: 1). */
+      /** @description Too many failed authentication attempts from this address (an IPv6 address counts by its /64; blocked for 60 s), as many distinct tokens being verified at once as failures are left, or the server's token verifications are busy (both Retry-After: 1); or too many event streams open with this token (50) or on the server (64) (Retry-After: 5). */
       429: {
         headers: {
           /** @description Seconds until the address may try again. */
@@ -387,7 +387,7 @@ export interface operations {
           "application/json": components["schemas"]["Unauthorized"];
         };
       };
-      /** @description Too many failed authentication attempts from this address (blocked for 60 s), or as many distinct tokens being verified at once as failures are left (Retry-After: 1). */
+      /** @description Too many failed authentication attempts from this address (an IPv6 address counts by its /64; blocked for 60 s), as many distinct tokens being verified at once as failures are left, or the server's token verifications are busy (both Retry-After: 1). */
       429: {
         headers: {
           /** @description Seconds until the address may try again. */
@@ -425,6 +425,14 @@ export interface operations {
           "text/html": string;
         };
       };
+      /** @description Not modified since the `If-Modified-Since` date: no body. */
+      304: {
+        headers: {
+          /** @description The file's modification time. */
+          "Last-Modified"?: string;
+        };
+        content: never;
+      };
       /** @description Under Supervisor the page is served only to the ingress proxy. */
       403: {
         content: {
@@ -435,6 +443,16 @@ export interface operations {
       404: {
         content: {
           "application/json": components["schemas"]["Error"];
+        };
+      };
+      /** @description The server is short of file descriptors for a moment (Retry-After: 1). */
+      503: {
+        headers: {
+          /** @description Seconds to wait before retrying. */
+          "Retry-After"?: number;
+        };
+        content: {
+          "application/json": components["schemas"]["ServiceUnavailable"];
         };
       };
     };
@@ -448,6 +466,14 @@ export interface operations {
           "text/html": string;
         };
       };
+      /** @description Not modified since the `If-Modified-Since` date: no body. */
+      304: {
+        headers: {
+          /** @description The file's modification time. */
+          "Last-Modified"?: string;
+        };
+        content: never;
+      };
       /** @description Under Supervisor the page is served only to the ingress proxy. */
       403: {
         content: {
@@ -458,6 +484,16 @@ export interface operations {
       404: {
         content: {
           "application/json": components["schemas"]["Error"];
+        };
+      };
+      /** @description The server is short of file descriptors for a moment (Retry-After: 1). */
+      503: {
+        headers: {
+          /** @description Seconds to wait before retrying. */
+          "Retry-After"?: number;
+        };
+        content: {
+          "application/json": components["schemas"]["ServiceUnavailable"];
         };
       };
     };
@@ -476,6 +512,14 @@ export interface operations {
           "*/*": string;
         };
       };
+      /** @description Not modified since the `If-Modified-Since` date: no body. */
+      304: {
+        headers: {
+          /** @description The file's modification time. */
+          "Last-Modified"?: string;
+        };
+        content: never;
+      };
       /** @description Under Supervisor the page is served only to the ingress proxy. */
       403: {
         content: {
@@ -486,6 +530,16 @@ export interface operations {
       404: {
         content: {
           "application/json": components["schemas"]["Error"];
+        };
+      };
+      /** @description The server is short of file descriptors for a moment (Retry-After: 1). */
+      503: {
+        headers: {
+          /** @description Seconds to wait before retrying. */
+          "Retry-After"?: number;
+        };
+        content: {
+          "application/json": components["schemas"]["ServiceUnavailable"];
         };
       };
     };
