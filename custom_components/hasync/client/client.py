@@ -16,9 +16,7 @@ EVENTS_PATH: Final = "api/v1/events"
 DEFAULT_TIMEOUT: Final = 10.0
 DEFAULT_IDLE_TIMEOUT: Final = 75.0  # the server sends at least every 30 s
 REDACTED: Final = "**REDACTED**"
-# Shorter tokens stay in texts: no secret worth garbling values for (a token "ok" would
-# rewrite every status).
-MIN_REDACTED_LENGTH: Final = 8
+MIN_REDACTED_LENGTH: Final = 8  # a shorter token is no secret: replacing "ok" would garble texts
 
 
 def redact_token(text: str, token: str) -> str:

@@ -87,25 +87,21 @@ class HAsyncUnsupportedVersionError(HAsyncInvalidResponseError):
         self.version = version
 
 
-_UNREACHABLE_ERRNOS: Final = frozenset(
-    {errno.EHOSTUNREACH, errno.ENETUNREACH, errno.EHOSTDOWN, errno.ENETDOWN}
-)
+_UNREACHABLE: Final = {errno.EHOSTUNREACH, errno.ENETUNREACH, errno.EHOSTDOWN, errno.ENETDOWN}
 
 
 def _connection_error(err: aiohttp.ClientError, message: str) -> HAsyncConnectionError:
     """Return the connection error that says what an aiohttp error means."""
-    if isinstance(err, aiohttp.ClientConnectorDNSError):
-        return HAsyncHostNotFoundError(message)
+    os_error = err.os_error if isinstance(err, aiohttp.ClientConnectorError) else None
     if isinstance(err, aiohttp.ClientSSLError):
         return HAsyncTLSError(message)
-    if isinstance(err, aiohttp.ClientConnectorError):
-        os_error = err.os_error
-        if isinstance(os_error, socket.gaierror):  # a resolver that does not raise the DNS error
-            return HAsyncHostNotFoundError(message)
-        if os_error.errno == errno.ECONNREFUSED:
-            return HAsyncConnectionRefusedError(message)
-        if os_error.errno in _UNREACHABLE_ERRNOS:
-            return HAsyncHostUnreachableError(message)
+    # Some resolvers raise a plain connector error around a gaierror instead of the DNS error.
+    if isinstance(err, aiohttp.ClientConnectorDNSError) or isinstance(os_error, socket.gaierror):
+        return HAsyncHostNotFoundError(message)
+    if os_error is not None and os_error.errno == errno.ECONNREFUSED:
+        return HAsyncConnectionRefusedError(message)
+    if os_error is not None and os_error.errno in _UNREACHABLE:
+        return HAsyncHostUnreachableError(message)
     return HAsyncConnectionError(message)
 
 
@@ -152,15 +148,10 @@ async def read_limited(response: aiohttp.ClientResponse) -> bytes:
 def _retry_after(headers: Mapping[str, str], data: Mapping[str, Any]) -> float | None:
     header = headers.get("Retry-After", "").strip()
     # Delta-seconds only: ASCII digits (str.isdigit also takes "²" and other scripts).
-    if header.isascii() and header.isdigit():
-        header_seconds: float | None = float(header) if len(header) < 10 else math.inf
-    else:
-        header_seconds = None
-    for value in (data.get("retry_after_s"), header_seconds):
-        if isinstance(value, bool) or not isinstance(value, int | float):
-            continue
-        if not (isinstance(value, float) and math.isnan(value)):
-            return float(min(max(0, value), MAX_RETRY_AFTER))
+    from_header = float(header) if header.isascii() and header.isdigit() else None
+    for seconds in (data.get("retry_after_s"), from_header):  # the body's figure first
+        if type(seconds) is int or (type(seconds) is float and not math.isnan(seconds)):
+            return float(min(max(0, seconds), MAX_RETRY_AFTER))
     return None
 
 

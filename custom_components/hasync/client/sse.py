@@ -5,6 +5,7 @@ import codecs
 from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+import io
 import re
 from typing import Final, Self
 
@@ -34,15 +35,13 @@ class SSEDecoder:
 
     def __init__(self, max_size: int = MAX_EVENT_BYTES) -> None:
         """Start with empty buffers."""
-        self._decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+        # utf-8-sig drops the byte order mark a stream may start with, as WHATWG's decoder does.
+        self._decoder = codecs.getincrementaldecoder("utf-8-sig")(errors="replace")
         self._max_size = max_size
-        self._pending: list[str] = []  # an unfinished line, in the pieces it arrived in
-        self._pending_size = 0
+        self._pending = io.StringIO()  # an unfinished line
         self._skip_lf = False
-        self._started = False
         self._event = ""
-        self._data: list[str] = []
-        self._data_size = 0
+        self._data = io.StringIO()  # each data line with a newline
         self.last_event_id: str | None = None
         self.retry_ms: int | None = None
         self._error: HAsyncInvalidResponseError | None = None
@@ -69,42 +68,34 @@ class SSEDecoder:
         return events
 
     def _feed(self, text: str, events: list[SSEEvent]) -> None:
-        if not self._started and text:
-            self._started = True
-            text = text.removeprefix("\ufeff")
-        if self._skip_lf and text:
-            self._skip_lf = False
+        if not text:  # nothing decoded yet: the chunk ended inside a UTF-8 sequence
+            return
+        if self._skip_lf:
             text = text.removeprefix("\n")
-        position = 0
-        for match in _LINE_END.finditer(text):
-            line = text[position : match.start()]
-            if self._pending:
-                line = "".join((*self._pending, line))
-                self._pending, self._pending_size = [], 0
+        self._skip_lf = text.endswith("\r")  # the LF of a CRLF may open the next chunk
+        *lines, rest = _LINE_END.split(text)
+        if lines:  # the first one ends the pending line
+            lines[0] = self._pending.getvalue() + lines[0]
+            self._pending = io.StringIO()
+        for line in lines:
             if len(line) > self._max_size:
                 raise HAsyncInvalidResponseError("an event stream line exceeds the size limit")
             if (event := self._line(line)) is not None:
                 events.append(event)
-            position = match.end()
-            if match.group() == "\r" and position == len(text):
-                self._skip_lf = True  # the LF of a CRLF may open the next chunk
-        if position < len(text):
-            self._pending.append(text[position:])
-            self._pending_size += len(text) - position
-            if self._pending_size > self._max_size:
-                raise HAsyncInvalidResponseError("an event stream line exceeds the size limit")
+        self._pending.write(rest)
+        if self._pending.tell() > self._max_size:
+            raise HAsyncInvalidResponseError("an event stream line exceeds the size limit")
 
     def _line(self, line: str) -> SSEEvent | None:
         if not line:  # dispatch
-            event_type, data = self._event or "message", self._data
-            self._event, self._data, self._data_size = "", [], 0
-            return SSEEvent(event_type, "\n".join(data), self.last_event_id) if data else None
+            event_type, data = self._event or "message", self._data.getvalue()
+            self._event, self._data = "", io.StringIO()
+            return SSEEvent(event_type, data[:-1], self.last_event_id) if data else None
         name, _, value = line.partition(":")
         value = value.removeprefix(" ")  # empty without a colon
         if name == "data":
-            self._data.append(value)
-            self._data_size += len(value) + 1
-            if self._data_size > self._max_size:
+            self._data.write(f"{value}\n")
+            if self._data.tell() > self._max_size:
                 raise HAsyncInvalidResponseError("an event's data exceeds the size limit")
         elif name == "event":
             self._event = value
