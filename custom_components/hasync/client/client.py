@@ -2,9 +2,10 @@
 
 import asyncio
 import contextlib
-from typing import Final
+from typing import Any, Final
 
 import aiohttp
+from aiohttp.client import _RequestContextManager
 from yarl import URL
 
 from .errors import HAsyncInvalidResponseError, client_errors, raise_for_status, read_limited
@@ -52,8 +53,10 @@ class HAsyncClient:
     def _url(self, path: str) -> URL:
         return self._base.join(URL(path))
 
-    def _headers(self, accept: str) -> dict[str, str]:
-        return {"Authorization": f"Bearer {self._token}", "Accept": accept}
+    def _get(self, path: str, accept: str, **kwargs: Any) -> _RequestContextManager:
+        # Never redirected: the token would go along to wherever the redirect points.
+        headers = {"Authorization": f"Bearer {self._token}", "Accept": accept}
+        return self._session.get(self._url(path), headers=headers, allow_redirects=False, **kwargs)
 
     def redact(self, text: str) -> str:
         """Return ``text`` without the token (a server or a proxy may echo it back)."""
@@ -64,11 +67,7 @@ class HAsyncClient:
         with client_errors(f"no answer within {self.request_timeout:g} seconds", self.redact):
             async with (
                 asyncio.timeout(self.request_timeout),
-                self._session.get(
-                    self._url(STATUS_PATH),
-                    headers=self._headers("application/json"),
-                    allow_redirects=False,
-                ) as response,
+                self._get(STATUS_PATH, "application/json") as response,
             ):
                 body = await read_limited(response)
             raise_for_status(response.status, response.headers, body)
@@ -83,13 +82,9 @@ class HAsyncClient:
         opening = f"the event stream did not open within {timeout:g} seconds"
         with client_errors(opening, self.redact):
             async with asyncio.timeout(timeout):
-                response = await self._session.get(
-                    self._url(EVENTS_PATH),
-                    headers=self._headers("text/event-stream"),
-                    allow_redirects=False,
-                    # Endless: only connecting is bounded; the idle timeout bounds silence.
-                    timeout=aiohttp.ClientTimeout(total=None, sock_connect=timeout),
-                )
+                # Endless: only connecting is bounded; the idle timeout bounds silence.
+                endless = aiohttp.ClientTimeout(total=None, sock_connect=timeout)
+                response = await self._get(EVENTS_PATH, "text/event-stream", timeout=endless)
                 if (kind := response.content_type) != "text/event-stream" or response.status != 200:
                     with contextlib.closing(response):
                         body = await read_limited(response) if response.status != 200 else b""

@@ -14,6 +14,7 @@ from multidict import CIMultiDict, CIMultiDictProxy
 MAX_BODY_BYTES: Final = 1 << 20  # a status document is a few KiB
 MAX_RETRY_AFTER: Final = 300.0  # seconds a 429 may impose (the server blocks for 60 s)
 MAX_REASON_LENGTH: Final = 200  # of an error body quoted in a message
+type Redact = Callable[[str], str]  # takes the token out of a text
 
 
 class HAsyncError(Exception):
@@ -119,7 +120,7 @@ def one_line(text: str, limit: int = MAX_REASON_LENGTH) -> str:
 
 
 @contextlib.contextmanager
-def client_errors(timeout_message: str, redact: Callable[[str], str]) -> Iterator[None]:
+def client_errors(timeout_message: str, redact: Redact) -> Iterator[None]:
     """Turn what asyncio and aiohttp raise into the client's errors, and keep the token out."""
     try:
         yield
@@ -159,10 +160,9 @@ def raise_for_status(status: int, headers: Mapping[str, str], body: bytes) -> No
     """Map a non-200 answer of the server to the client's errors, quoting its reason."""
     if status == 200:
         return
-    try:
+    data = None
+    with contextlib.suppress(ValueError, RecursionError):
         data = json.loads(body)
-    except ValueError, RecursionError:
-        data = None
     if isinstance(data, dict):
         reason = data.get("reason") or data.get("error")
         reason = (isinstance(reason, str) and one_line(reason)) or "no reason given"

@@ -27,6 +27,7 @@ MAX_NAME_LENGTH: Final = 255  # versions, ids, check names: versions become enti
 MAX_MESSAGE_LENGTH: Final = 200  # the last error message the server shows
 NATIVE_MODULE_NAMES: Final = ("bcrypt", "better-sqlite3")  # others count only if valid
 SOURCES: Final = ("container", "process")
+_SURROGATE: Final = re.compile("[\ud800-\udfff]")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -47,11 +48,10 @@ class Spec:
     def read(self, data: dict[str, Any], name: str, where: str) -> Any:
         """Read the member ``name`` of ``data``; raise an error that names its path."""
         path = f"{where}.{name}" if where else name
-        value = data.get(name, _MISSING)
-        if value is _MISSING or value is None:
-            if self.nullable or (value is _MISSING and not self.required):
+        if (value := data.get(name)) is None:
+            if self.nullable or (name not in data and not self.required):
                 return None
-            raise _invalid(path, "missing" if value is _MISSING else "must not be null")
+            raise _invalid(path, "must not be null" if name in data else "missing")
         read = self._read(value, path)
         if self.values is None:
             return read
@@ -79,12 +79,9 @@ class Spec:
         raise _wrong(path, f"{'an' if expected == 'array' else 'a'} {expected}", value)
 
     def _text(self, value: str, path: str) -> str | datetime:
-        if not value.isascii():
-            try:
-                value.encode()
-            except UnicodeEncodeError:
-                # A lone surrogate (\ud800 in JSON) would break Home Assistant's JSON encoder.
-                raise _invalid(path, "not valid Unicode text") from None
+        # A lone surrogate (\ud800 in JSON) would break Home Assistant's JSON encoder.
+        if not value.isascii() and _SURROGATE.search(value):
+            raise _invalid(path, "not valid Unicode text")
         if self.max_length is not None and len(value) > self.max_length:
             raise _invalid(path, f"longer than {self.max_length} characters")
         if self.kind == "string":
@@ -326,7 +323,6 @@ class StatusDocument:
         return [check.name for check in self.checks if not check.ok]
 
 
-_MISSING: Final = object()
 _TYPES: Final = {bool: "boolean", int: "number", float: "number", str: "string", list: "array"}
 
 

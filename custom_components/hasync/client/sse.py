@@ -11,10 +11,11 @@ from typing import Final, Self
 
 import aiohttp
 
-from .errors import HAsyncInvalidResponseError, client_errors
+from .errors import HAsyncInvalidResponseError, Redact, client_errors
 
 MAX_EVENT_BYTES: Final = 1 << 20  # the longest line or event data the decoder buffers
 _LINE_END: Final = re.compile(r"\r\n|\r|\n")
+type Connect = Callable[[], Awaitable[aiohttp.ClientResponse]]  # opens the response, or raises
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,13 +110,7 @@ class SSEDecoder:
 class HAsyncEventStream:
     """An ``/api/v1/events`` response, read event by event; ``async with`` opens and closes it."""
 
-    def __init__(
-        self,
-        connect: Callable[[], Awaitable[aiohttp.ClientResponse]],
-        *,
-        idle_timeout: float,
-        redact: Callable[[str], str] = str,
-    ) -> None:
+    def __init__(self, connect: Connect, *, idle_timeout: float, redact: Redact) -> None:
         """Take how to connect, how long silence may last, and how to clean error messages."""
         self._connect = connect
         self._idle_timeout = idle_timeout
