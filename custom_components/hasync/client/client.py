@@ -8,7 +8,7 @@ import aiohttp
 from aiohttp.client import _RequestContextManager
 from yarl import URL
 
-from .errors import HAsyncInvalidResponseError, client_errors, raise_for_status, read_limited
+from .errors import HAsyncInvalidResponseError, client_errors, read_answer
 from .models import StatusDocument, parse_status
 from .sse import HAsyncEventStream
 
@@ -41,14 +41,10 @@ class HAsyncClient:
         if base.scheme not in ("http", "https") or not base.host:
             raise ValueError("the URL must be http:// or https:// with a host")
         self._base = base.with_path(base.path.rstrip("/") + "/")
+        self.url = str(self._base).rstrip("/")  # without a trailing slash
         self._token = token
         self._session = session
         self.request_timeout = request_timeout
-
-    @property
-    def url(self) -> str:
-        """The base URL of the server, without a trailing slash."""
-        return str(self._base).rstrip("/")
 
     def _url(self, path: str) -> URL:
         return self._base.join(URL(path))
@@ -69,8 +65,7 @@ class HAsyncClient:
                 asyncio.timeout(self.request_timeout),
                 self._get(STATUS_PATH, "application/json") as response,
             ):
-                body = await read_limited(response)
-            raise_for_status(response.status, response.headers, body)
+                body = await read_answer(response)
             return parse_status(body, self.redact)
 
     def event_stream(self, *, idle_timeout: float = DEFAULT_IDLE_TIMEOUT) -> HAsyncEventStream:
@@ -87,7 +82,7 @@ class HAsyncClient:
                 response = await self._get(EVENTS_PATH, "text/event-stream", timeout=endless)
                 if (kind := response.content_type) != "text/event-stream" or response.status != 200:
                     with contextlib.closing(response):
-                        body = await read_limited(response) if response.status != 200 else b""
-                    raise_for_status(response.status, response.headers, body)
+                        if response.status != 200:
+                            await read_answer(response)  # raises the server's error
                     raise HAsyncInvalidResponseError(f"expected text/event-stream, got {kind}")
         return response

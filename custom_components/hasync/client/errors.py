@@ -136,18 +136,8 @@ def client_errors(timeout_message: str, redact: Redact) -> Iterator[None]:
         raise
 
 
-async def read_limited(response: aiohttp.ClientResponse) -> bytes:
-    """Read a body, refusing one over MAX_BODY_BYTES."""
-    body = bytearray()
-    async for chunk in response.content.iter_chunked(1 << 16):
-        body += chunk
-        if len(body) > MAX_BODY_BYTES:
-            raise HAsyncInvalidResponseError(f"the response is larger than {MAX_BODY_BYTES} bytes")
-    return bytes(body)
-
-
-def _retry_after(headers: Mapping[str, str], data: Mapping[str, Any]) -> float | None:
-    header = headers.get("Retry-After", "").strip()
+def _retry_after(response: aiohttp.ClientResponse, data: Mapping[str, Any]) -> float | None:
+    header = response.headers.get("Retry-After", "").strip()
     # Delta-seconds only: ASCII digits (str.isdigit also takes "²" and other scripts).
     from_header = float(header) if header.isascii() and header.isdigit() else None
     for seconds in (data.get("retry_after_s"), from_header):  # the body's figure first
@@ -156,10 +146,15 @@ def _retry_after(headers: Mapping[str, str], data: Mapping[str, Any]) -> float |
     return None
 
 
-def raise_for_status(status: int, headers: Mapping[str, str], body: bytes) -> None:
-    """Map a non-200 answer of the server to the client's errors, quoting its reason."""
-    if status == 200:
-        return
+async def read_answer(response: aiohttp.ClientResponse) -> bytes:
+    """Return the body of a 200 answer; map any other to the client's errors, quoting its reason."""
+    body = bytearray()
+    async for chunk in response.content.iter_chunked(1 << 16):
+        body += chunk
+        if len(body) > MAX_BODY_BYTES:
+            raise HAsyncInvalidResponseError(f"the response is larger than {MAX_BODY_BYTES} bytes")
+    if (status := response.status) == 200:
+        return bytes(body)
     data = None
     with contextlib.suppress(ValueError, RecursionError):
         data = json.loads(body)
@@ -172,7 +167,7 @@ def raise_for_status(status: int, headers: Mapping[str, str], body: bytes) -> No
     if status in (401, 403):
         raise HAsyncAuthError(f"the server rejected the token: {reason}")
     if status == 429:
-        raise HAsyncRateLimitedError(f"rate limited: {reason}", _retry_after(headers, data))
+        raise HAsyncRateLimitedError(f"rate limited: {reason}", _retry_after(response, data))
     if status == 503:
         raise HAsyncServiceUnavailableError(reason)
     if status in (502, 504):
