@@ -12,8 +12,6 @@ from .errors import HAsyncInvalidResponseError, client_errors, read_answer
 from .models import StatusDocument, parse_status
 from .sse import HAsyncEventStream
 
-STATUS_PATH: Final = "api/v1/status"
-EVENTS_PATH: Final = "api/v1/events"
 DEFAULT_TIMEOUT: Final = 10.0
 DEFAULT_IDLE_TIMEOUT: Final = 75.0  # the server sends at least every 30 s
 REDACTED: Final = "**REDACTED**"
@@ -61,11 +59,9 @@ class HAsyncClient:
     async def status(self) -> StatusDocument:
         """Fetch and validate the status document."""
         with client_errors(f"no answer within {self.request_timeout:g} seconds", self.redact):
-            async with (
-                asyncio.timeout(self.request_timeout),
-                self._get(STATUS_PATH, "application/json") as response,
-            ):
-                body = await read_answer(response)
+            async with asyncio.timeout(self.request_timeout):
+                async with self._get("api/v1/status", "application/json") as response:
+                    body = await read_answer(response)
             return parse_status(body, self.redact)
 
     def event_stream(self, *, idle_timeout: float = DEFAULT_IDLE_TIMEOUT) -> HAsyncEventStream:
@@ -79,7 +75,7 @@ class HAsyncClient:
             async with asyncio.timeout(timeout):
                 # Endless: only connecting is bounded; the idle timeout bounds silence.
                 endless = aiohttp.ClientTimeout(total=None, sock_connect=timeout)
-                response = await self._get(EVENTS_PATH, "text/event-stream", timeout=endless)
+                response = await self._get("api/v1/events", "text/event-stream", timeout=endless)
                 if (kind := response.content_type) != "text/event-stream" or response.status != 200:
                     with contextlib.closing(response):
                         if response.status != 200:

@@ -18,11 +18,7 @@ type Redact = Callable[[str], str]  # takes the token out of a text
 
 
 class HAsyncError(Exception):
-    """Base class for every error of the HAsync client.
-
-    The message says what happened in the words of the library or the server (for debug logs);
-    the class says what it means, which is what an application tells its users.
-    """
+    """Base class for every error of the HAsync client: the class says what went wrong."""
 
 
 class HAsyncConnectionError(HAsyncError):

@@ -27,7 +27,7 @@ MAX_NAME_LENGTH: Final = 255  # versions, ids, check names: versions become enti
 MAX_MESSAGE_LENGTH: Final = 200  # the last error message the server shows
 NATIVE_MODULE_NAMES: Final = ("bcrypt", "better-sqlite3")  # others count only if valid
 SOURCES: Final = ("container", "process")
-_SURROGATE: Final = re.compile("[\ud800-\udfff]")
+_LONE_SURROGATE: Final = re.compile("[\ud800-\udfff]")  # \ud800 in JSON: breaks HA's JSON encoder
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -79,8 +79,7 @@ class Spec:
         raise _wrong(path, f"{'an' if expected == 'array' else 'a'} {expected}", value)
 
     def _text(self, value: str, path: str) -> str | datetime:
-        # A lone surrogate (\ud800 in JSON) would break Home Assistant's JSON encoder.
-        if not value.isascii() and _SURROGATE.search(value):
+        if not value.isascii() and _LONE_SURROGATE.search(value):
             raise _invalid(path, "not valid Unicode text")
         if self.max_length is not None and len(value) > self.max_length:
             raise _invalid(path, f"longer than {self.max_length} characters")
@@ -113,8 +112,7 @@ class Spec:
             raise _invalid(path, f"{excerpt(value)} is out of range ({bounds})")
         if self.kind == "number":
             return number
-        # JavaScript has one number type: 5 and 5.0 are the same value there.
-        if not number.is_integer():
+        if not number.is_integer():  # JavaScript has one number type: 5.0 is 5
             raise _wrong(path, "an integer", value)
         if abs(value) > MAX_SAFE_INTEGER:
             raise _invalid(path, "beyond the integers a JavaScript number holds exactly")
@@ -250,11 +248,7 @@ class FrontendInfo:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class HistoryStats:
-    """Figures the server derives from its own sample history; None until enough samples.
-
-    An availability is None until the samples cover 1 h of its 24 h window, or 24 h of its 7 d
-    one; the covered hours say how far each window is (servers before 0.2.0 leave them out).
-    """
+    """Figures the server derives from its own sample history; None until enough samples."""
 
     availability_24h_percent: float | None = member("number", null=True, minimum=0, maximum=100)
     availability_7d_percent: float | None = member("number", null=True, minimum=0, maximum=100)
@@ -363,10 +357,7 @@ def parse_json(body: bytes | str) -> Any:
 
 
 def parse_status(body: bytes | str, redact: Callable[[str], str] | None = None) -> StatusDocument:
-    """Parse a status document from its JSON text; ``redact`` cleans every string first.
-
-    A server that echoes the token in a document does not get it into the model that way.
-    """
+    """Parse a status document from its JSON text; ``redact`` takes an echoed token out first."""
     data = parse_json(body)
     return StatusDocument.from_dict(data if redact is None else redact_json(data, redact))
 

@@ -28,15 +28,10 @@ class SSEEvent:
 
 
 class SSEDecoder:
-    """Incremental Server-Sent Events parser, following the WHATWG rules.
-
-    Lines end in CRLF, LF or CR (a CRLF pair may be split across chunks); ``data`` lines join with
-    newlines; an event is dispatched at a blank line, and only if it has data.
-    """
+    """Incremental Server-Sent Events parser, following the WHATWG rules."""
 
     def __init__(self, max_size: int = MAX_EVENT_BYTES) -> None:
-        """Start with empty buffers."""
-        # utf-8-sig drops the byte order mark a stream may start with, as WHATWG's decoder does.
+        """Start with empty buffers; utf-8-sig drops a leading byte order mark, as WHATWG says."""
         self._decoder = codecs.getincrementaldecoder("utf-8-sig")(errors="replace")
         self._max_size = max_size
         self._pending = io.StringIO()  # an unfinished line
@@ -69,11 +64,9 @@ class SSEDecoder:
         return events
 
     def _feed(self, text: str, events: list[SSEEvent]) -> None:
-        if not text:  # nothing decoded yet: the chunk ended inside a UTF-8 sequence
-            return
-        if self._skip_lf:
-            text = text.removeprefix("\n")
-        self._skip_lf = text.endswith("\r")  # the LF of a CRLF may open the next chunk
+        if text:  # else the chunk ended inside a UTF-8 sequence: nothing decoded yet
+            text = text.removeprefix("\n") if self._skip_lf else text
+            self._skip_lf = text.endswith("\r")  # the LF of a CRLF may open the next chunk
         *lines, rest = _LINE_END.split(text)
         if lines:  # the first one ends the pending line
             lines[0] = self._pending.getvalue() + lines[0]
