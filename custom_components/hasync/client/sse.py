@@ -67,18 +67,15 @@ class SSEDecoder:
         if text:  # else the chunk ended inside a UTF-8 sequence: nothing decoded yet
             text = text.removeprefix("\n") if self._skip_lf else text
             self._skip_lf = text.endswith("\r")  # the LF of a CRLF may open the next chunk
-        *lines, rest = _LINE_END.split(text)
-        if lines:  # the first one ends the pending line
-            lines[0] = self._pending.getvalue() + lines[0]
-            self._pending = io.StringIO()
-        for line in lines:
-            if len(line) > self._max_size:
+        pieces = _LINE_END.split(text)
+        for index, piece in enumerate(pieces):
+            self._pending.write(piece)
+            if self._pending.tell() > self._max_size:
                 raise HAsyncInvalidResponseError("an event stream line exceeds the size limit")
-            if (event := self._line(line)) is not None:
-                events.append(event)
-        self._pending.write(rest)
-        if self._pending.tell() > self._max_size:
-            raise HAsyncInvalidResponseError("an event stream line exceeds the size limit")
+            if index < len(pieces) - 1:  # a line end follows: the line is complete
+                line, self._pending = self._pending.getvalue(), io.StringIO()
+                if (event := self._line(line)) is not None:
+                    events.append(event)
 
     def _line(self, line: str) -> SSEEvent | None:
         if not line:  # dispatch
