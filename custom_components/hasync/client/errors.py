@@ -14,6 +14,7 @@ from multidict import CIMultiDict, CIMultiDictProxy
 MAX_BODY_BYTES: Final = 1 << 20  # a status document is a few KiB
 MAX_RETRY_AFTER: Final = 300.0  # seconds a 429 may impose (the server blocks for 60 s)
 MAX_REASON_LENGTH: Final = 200  # of an error body quoted in a message
+_UNREACHABLE: Final = {errno.EHOSTUNREACH, errno.ENETUNREACH, errno.EHOSTDOWN, errno.ENETDOWN}
 type Redact = Callable[[str], str]  # takes the token out of a text
 
 
@@ -84,11 +85,7 @@ class HAsyncUnsupportedVersionError(HAsyncInvalidResponseError):
         self.version = version
 
 
-_UNREACHABLE: Final = {errno.EHOSTUNREACH, errno.ENETUNREACH, errno.EHOSTDOWN, errno.ENETDOWN}
-
-
 def _connection_error(err: aiohttp.ClientError, message: str) -> HAsyncConnectionError:
-    """Return the connection error that says what an aiohttp error means."""
     os_error = err.os_error if isinstance(err, aiohttp.ClientConnectorError) else None
     if isinstance(err, aiohttp.ClientSSLError):
         return HAsyncTLSError(message)

@@ -1,8 +1,4 @@
-"""The status document (``schema_version`` 1): typed models whose fields declare their JSON rules.
-
-tests/test_contract.py checks the specs against the contract, addon/server/src/openapi.json.
-Types are strict (``"5"`` is not 5), unknown members are ignored, and ``null`` stays None.
-"""
+"""The status document (``schema_version`` 1): models whose fields declare strict JSON rules."""
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
@@ -20,13 +16,13 @@ if TYPE_CHECKING:
     from _typeshed import DataclassInstance
 
 _LOGGER = logging.getLogger(__name__)
-
 SCHEMA_VERSION: Final = 1
 MAX_SAFE_INTEGER: Final = 2**53 - 1  # what a JavaScript number holds exactly
 MAX_NAME_LENGTH: Final = 255  # versions, ids, check names: versions become entity states
 MAX_MESSAGE_LENGTH: Final = 200  # the last error message the server shows
 NATIVE_MODULE_NAMES: Final = ("bcrypt", "better-sqlite3")  # others count only if valid
 SOURCES: Final = ("container", "process")
+_TYPES: Final = {bool: "boolean", int: "number", float: "number", str: "string", list: "array"}
 _LONE_SURROGATE: Final = re.compile("[\ud800-\udfff]")  # \ud800 in JSON: breaks HA's JSON encoder
 
 
@@ -53,13 +49,11 @@ class Spec:
                 return None
             raise _invalid(path, "must not be null" if name in data else "missing")
         read = self._read(value, path)
-        if self.values is None:
-            return read
-        if read in self.values:
-            return self.values[self.values.index(read)]  # as declared: an enum member, say
-        named = [str(choice) for choice in self.values if choice is not None]
-        expected = " or ".join((", ".join(named[:-1]), named[-1])) if named[1:] else named[0]
-        raise _invalid(path, f"unknown value {excerpt(value)} (expected {expected})")
+        if self.values is not None and read not in self.values:
+            named = [str(choice) for choice in self.values if choice is not None]
+            expected = " or ".join((", ".join(named[:-1]), named[-1])) if named[1:] else named[0]
+            raise _invalid(path, f"unknown value {excerpt(value)} (expected {expected})")
+        return read if self.values is None else self.values[self.values.index(read)]
 
     def _read(self, value: Any, path: str) -> Any:
         match self.kind:
@@ -315,9 +309,6 @@ class StatusDocument:
     def failing_checks(self) -> list[str]:
         """Names of the checks that fail, in the server's order."""
         return [check.name for check in self.checks if not check.ok]
-
-
-_TYPES: Final = {bool: "boolean", int: "number", float: "number", str: "string", list: "array"}
 
 
 def _invalid(path: str, problem: str) -> HAsyncInvalidResponseError:

@@ -2,8 +2,7 @@
 
 import asyncio
 import codecs
-from collections import deque
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 import io
 import re
@@ -107,7 +106,7 @@ class HAsyncEventStream:
         self._redact = redact
         self._response: aiohttp.ClientResponse | None = None
         self.decoder = SSEDecoder()
-        self._pending: deque[SSEEvent] = deque()
+        self._pending: Iterator[SSEEvent] = iter(())  # of the last chunk's events
 
     async def __aenter__(self) -> Self:
         """Connect; raise the client's errors if the server does not open a stream."""
@@ -124,7 +123,7 @@ class HAsyncEventStream:
         """Return the next event, or None when the server closed the stream."""
         if self._response is None:
             raise RuntimeError("the event stream is not open")
-        while not self._pending:
+        while (event := next(self._pending, None)) is None:
             self.decoder.raise_for_error()
             silence = f"no data on the event stream for {self._idle_timeout:g} seconds"
             with client_errors(silence, self._redact):
@@ -132,5 +131,5 @@ class HAsyncEventStream:
                     chunk = await self._response.content.readany()
             if not chunk:
                 return None
-            self._pending.extend(self.decoder.feed(chunk))
-        return self._pending.popleft()
+            self._pending = iter(self.decoder.feed(chunk))
+        return event
