@@ -151,12 +151,11 @@ async def read_answer(response: aiohttp.ClientResponse) -> bytes:
     data = None
     with contextlib.suppress(ValueError, RecursionError):
         data = json.loads(body)
-    if isinstance(data, dict):
-        reason = data.get("reason") or data.get("error")
-        reason = (isinstance(reason, str) and one_line(reason)) or "no reason given"
-    else:
-        data, text = {}, body[: MAX_REASON_LENGTH * 4].decode("utf-8", "replace")
-        reason = one_line(text) or "empty body"
+    if not isinstance(data, dict):  # a text or an HTML page: its text is the reason
+        text = body[: MAX_REASON_LENGTH * 4].decode("utf-8", "replace")
+        data = {"reason": one_line(text) or "empty body"}
+    reason = data.get("reason") or data.get("error")
+    reason = (isinstance(reason, str) and one_line(reason)) or "no reason given"
     if status in (401, 403):
         raise HAsyncAuthError(f"the server rejected the token: {reason}")
     if status == 429:

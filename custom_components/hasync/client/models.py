@@ -99,10 +99,9 @@ class Spec:
             raise _invalid(path, "not a finite number")
         low, high = self.minimum, self.maximum
         if (low is not None and number < low) or (high is not None and number > high):
-            if high is None:
-                bounds = f"at least {low:g}"
-            else:
-                bounds = f"at most {high:g}" if low is None else f"{low:g} to {high:g}"
+            bounds = f"at most {high:g}" if low is None else f"at least {low:g}"
+            if low is not None and high is not None:
+                bounds = f"{low:g} to {high:g}"
             raise _invalid(path, f"{excerpt(value)} is out of range ({bounds})")
         if self.kind == "number":
             return number
