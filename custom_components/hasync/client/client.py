@@ -2,23 +2,20 @@
 
 import asyncio
 import contextlib
-from typing import Final
+from typing import Any, Final
 
 import aiohttp
+from aiohttp.client import _RequestContextManager
 from yarl import URL
 
-from .errors import HAsyncInvalidResponseError, client_errors, raise_for_status, read_limited
+from .errors import HAsyncInvalidResponseError, client_errors, read_answer
 from .models import StatusDocument, parse_status
 from .sse import HAsyncEventStream
 
-STATUS_PATH: Final = "api/v1/status"
-EVENTS_PATH: Final = "api/v1/events"
 DEFAULT_TIMEOUT: Final = 10.0
 DEFAULT_IDLE_TIMEOUT: Final = 75.0  # the server sends at least every 30 s
 REDACTED: Final = "**REDACTED**"
-# Shorter tokens stay in texts: no secret worth garbling values for (a token "ok" would
-# rewrite every status).
-MIN_REDACTED_LENGTH: Final = 8
+MIN_REDACTED_LENGTH: Final = 8  # a shorter token is no secret: replacing "ok" would garble texts
 
 
 def redact_token(text: str, token: str) -> str:
@@ -42,20 +39,18 @@ class HAsyncClient:
         if base.scheme not in ("http", "https") or not base.host:
             raise ValueError("the URL must be http:// or https:// with a host")
         self._base = base.with_path(base.path.rstrip("/") + "/")
+        self.url = str(self._base).rstrip("/")  # without a trailing slash
         self._token = token
         self._session = session
         self.request_timeout = request_timeout
 
-    @property
-    def url(self) -> str:
-        """The base URL of the server, without a trailing slash."""
-        return str(self._base).rstrip("/")
-
     def _url(self, path: str) -> URL:
         return self._base.join(URL(path))
 
-    def _headers(self, accept: str) -> dict[str, str]:
-        return {"Authorization": f"Bearer {self._token}", "Accept": accept}
+    def _get(self, path: str, accept: str, **kwargs: Any) -> _RequestContextManager:
+        # Never redirected: the token would go along to wherever the redirect points.
+        headers = {"Authorization": f"Bearer {self._token}", "Accept": accept}
+        return self._session.get(self._url(path), headers=headers, allow_redirects=False, **kwargs)
 
     def redact(self, text: str) -> str:
         """Return ``text`` without the token (a server or a proxy may echo it back)."""
@@ -64,16 +59,9 @@ class HAsyncClient:
     async def status(self) -> StatusDocument:
         """Fetch and validate the status document."""
         with client_errors(f"no answer within {self.request_timeout:g} seconds", self.redact):
-            async with (
-                asyncio.timeout(self.request_timeout),
-                self._session.get(
-                    self._url(STATUS_PATH),
-                    headers=self._headers("application/json"),
-                    allow_redirects=False,
-                ) as response,
-            ):
-                body = await read_limited(response)
-            raise_for_status(response.status, response.headers, body)
+            async with asyncio.timeout(self.request_timeout):
+                async with self._get("api/v1/status", "application/json") as response:
+                    body = await read_answer(response)
             return parse_status(body, self.redact)
 
     def event_stream(self, *, idle_timeout: float = DEFAULT_IDLE_TIMEOUT) -> HAsyncEventStream:
@@ -85,16 +73,12 @@ class HAsyncClient:
         opening = f"the event stream did not open within {timeout:g} seconds"
         with client_errors(opening, self.redact):
             async with asyncio.timeout(timeout):
-                response = await self._session.get(
-                    self._url(EVENTS_PATH),
-                    headers=self._headers("text/event-stream"),
-                    allow_redirects=False,
-                    # Endless: only connecting is bounded; the idle timeout bounds silence.
-                    timeout=aiohttp.ClientTimeout(total=None, sock_connect=timeout),
-                )
+                # Endless: only connecting is bounded; the idle timeout bounds silence.
+                endless = aiohttp.ClientTimeout(total=None, sock_connect=timeout)
+                response = await self._get("api/v1/events", "text/event-stream", timeout=endless)
                 if (kind := response.content_type) != "text/event-stream" or response.status != 200:
                     with contextlib.closing(response):
-                        body = await read_limited(response) if response.status != 200 else b""
-                    raise_for_status(response.status, response.headers, body)
+                        if response.status != 200:
+                            await read_answer(response)  # raises the server's error
                     raise HAsyncInvalidResponseError(f"expected text/event-stream, got {kind}")
         return response

@@ -14,14 +14,12 @@ from multidict import CIMultiDict, CIMultiDictProxy
 MAX_BODY_BYTES: Final = 1 << 20  # a status document is a few KiB
 MAX_RETRY_AFTER: Final = 300.0  # seconds a 429 may impose (the server blocks for 60 s)
 MAX_REASON_LENGTH: Final = 200  # of an error body quoted in a message
+_UNREACHABLE: Final = {errno.EHOSTUNREACH, errno.ENETUNREACH, errno.EHOSTDOWN, errno.ENETDOWN}
+type Redact = Callable[[str], str]  # takes the token out of a text
 
 
 class HAsyncError(Exception):
-    """Base class for every error of the HAsync client.
-
-    The message says what happened in the words of the library or the server (for debug logs);
-    the class says what it means, which is what an application tells its users.
-    """
+    """Base class for every error of the HAsync client: the class says what went wrong."""
 
 
 class HAsyncConnectionError(HAsyncError):
@@ -87,25 +85,17 @@ class HAsyncUnsupportedVersionError(HAsyncInvalidResponseError):
         self.version = version
 
 
-_UNREACHABLE_ERRNOS: Final = frozenset(
-    {errno.EHOSTUNREACH, errno.ENETUNREACH, errno.EHOSTDOWN, errno.ENETDOWN}
-)
-
-
 def _connection_error(err: aiohttp.ClientError, message: str) -> HAsyncConnectionError:
-    """Return the connection error that says what an aiohttp error means."""
-    if isinstance(err, aiohttp.ClientConnectorDNSError):
-        return HAsyncHostNotFoundError(message)
+    os_error = err.os_error if isinstance(err, aiohttp.ClientConnectorError) else None
     if isinstance(err, aiohttp.ClientSSLError):
         return HAsyncTLSError(message)
-    if isinstance(err, aiohttp.ClientConnectorError):
-        os_error = err.os_error
-        if isinstance(os_error, socket.gaierror):  # a resolver that does not raise the DNS error
-            return HAsyncHostNotFoundError(message)
-        if os_error.errno == errno.ECONNREFUSED:
-            return HAsyncConnectionRefusedError(message)
-        if os_error.errno in _UNREACHABLE_ERRNOS:
-            return HAsyncHostUnreachableError(message)
+    # Some resolvers raise a plain connector error around a gaierror instead of the DNS error.
+    if isinstance(err, aiohttp.ClientConnectorDNSError) or isinstance(os_error, socket.gaierror):
+        return HAsyncHostNotFoundError(message)
+    if os_error is not None and os_error.errno == errno.ECONNREFUSED:
+        return HAsyncConnectionRefusedError(message)
+    if os_error is not None and os_error.errno in _UNREACHABLE:
+        return HAsyncHostUnreachableError(message)
     return HAsyncConnectionError(message)
 
 
@@ -123,7 +113,7 @@ def one_line(text: str, limit: int = MAX_REASON_LENGTH) -> str:
 
 
 @contextlib.contextmanager
-def client_errors(timeout_message: str, redact: Callable[[str], str]) -> Iterator[None]:
+def client_errors(timeout_message: str, redact: Redact) -> Iterator[None]:
     """Turn what asyncio and aiohttp raise into the client's errors, and keep the token out."""
     try:
         yield
@@ -139,49 +129,37 @@ def client_errors(timeout_message: str, redact: Callable[[str], str]) -> Iterato
         raise
 
 
-async def read_limited(response: aiohttp.ClientResponse) -> bytes:
-    """Read a body, refusing one over MAX_BODY_BYTES."""
+def _retry_after(response: aiohttp.ClientResponse, data: Mapping[str, Any]) -> float | None:
+    header = response.headers.get("Retry-After", "").strip()
+    # Delta-seconds only: ASCII digits (str.isdigit also takes "²" and other scripts).
+    from_header = float(header) if header.isascii() and header.isdigit() else None
+    for seconds in (data.get("retry_after_s"), from_header):  # the body's figure first
+        if type(seconds) is int or (type(seconds) is float and not math.isnan(seconds)):
+            return float(min(max(0, seconds), MAX_RETRY_AFTER))
+    return None
+
+
+async def read_answer(response: aiohttp.ClientResponse) -> bytes:
+    """Return the body of a 200 answer; map any other to the client's errors, quoting its reason."""
     body = bytearray()
     async for chunk in response.content.iter_chunked(1 << 16):
         body += chunk
         if len(body) > MAX_BODY_BYTES:
             raise HAsyncInvalidResponseError(f"the response is larger than {MAX_BODY_BYTES} bytes")
-    return bytes(body)
-
-
-def _retry_after(headers: Mapping[str, str], data: Mapping[str, Any]) -> float | None:
-    header = headers.get("Retry-After", "").strip()
-    # Delta-seconds only: ASCII digits (str.isdigit also takes "²" and other scripts).
-    if header.isascii() and header.isdigit():
-        header_seconds: float | None = float(header) if len(header) < 10 else math.inf
-    else:
-        header_seconds = None
-    for value in (data.get("retry_after_s"), header_seconds):
-        if isinstance(value, bool) or not isinstance(value, int | float):
-            continue
-        if not (isinstance(value, float) and math.isnan(value)):
-            return float(min(max(0, value), MAX_RETRY_AFTER))
-    return None
-
-
-def raise_for_status(status: int, headers: Mapping[str, str], body: bytes) -> None:
-    """Map a non-200 answer of the server to the client's errors, quoting its reason."""
-    if status == 200:
-        return
-    try:
+    if (status := response.status) == 200:
+        return bytes(body)
+    data = None
+    with contextlib.suppress(ValueError, RecursionError):
         data = json.loads(body)
-    except ValueError, RecursionError:
-        data = None
-    if isinstance(data, dict):
-        reason = data.get("reason") or data.get("error")
-        reason = (isinstance(reason, str) and one_line(reason)) or "no reason given"
-    else:
-        data, text = {}, body[: MAX_REASON_LENGTH * 4].decode("utf-8", "replace")
-        reason = one_line(text) or "empty body"
+    if not isinstance(data, dict):  # a text or an HTML page: its text is the reason
+        text = body[: MAX_REASON_LENGTH * 4].decode("utf-8", "replace")
+        data = {"reason": one_line(text) or "empty body"}
+    reason = data.get("reason") or data.get("error")
+    reason = (isinstance(reason, str) and one_line(reason)) or "no reason given"
     if status in (401, 403):
         raise HAsyncAuthError(f"the server rejected the token: {reason}")
     if status == 429:
-        raise HAsyncRateLimitedError(f"rate limited: {reason}", _retry_after(headers, data))
+        raise HAsyncRateLimitedError(f"rate limited: {reason}", _retry_after(response, data))
     if status == 503:
         raise HAsyncServiceUnavailableError(reason)
     if status in (502, 504):

@@ -1,8 +1,4 @@
-"""The status document (``schema_version`` 1): typed models whose fields declare their JSON rules.
-
-tests/test_contract.py checks the specs against the contract, addon/server/src/openapi.json.
-Types are strict (``"5"`` is not 5), unknown members are ignored, and ``null`` stays None.
-"""
+"""The status document (``schema_version`` 1): models whose fields declare strict JSON rules."""
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
@@ -20,13 +16,14 @@ if TYPE_CHECKING:
     from _typeshed import DataclassInstance
 
 _LOGGER = logging.getLogger(__name__)
-
 SCHEMA_VERSION: Final = 1
 MAX_SAFE_INTEGER: Final = 2**53 - 1  # what a JavaScript number holds exactly
 MAX_NAME_LENGTH: Final = 255  # versions, ids, check names: versions become entity states
 MAX_MESSAGE_LENGTH: Final = 200  # the last error message the server shows
 NATIVE_MODULE_NAMES: Final = ("bcrypt", "better-sqlite3")  # others count only if valid
 SOURCES: Final = ("container", "process")
+_TYPES: Final = {bool: "boolean", int: "number", float: "number", str: "string", list: "array"}
+_LONE_SURROGATE: Final = re.compile("[\ud800-\udfff]")  # \ud800 in JSON: breaks HA's JSON encoder
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -47,19 +44,16 @@ class Spec:
     def read(self, data: dict[str, Any], name: str, where: str) -> Any:
         """Read the member ``name`` of ``data``; raise an error that names its path."""
         path = f"{where}.{name}" if where else name
-        value = data.get(name, _MISSING)
-        if value is _MISSING or value is None:
-            if self.nullable or (value is _MISSING and not self.required):
+        if (value := data.get(name)) is None:
+            if self.nullable or (name not in data and not self.required):
                 return None
-            raise _invalid(path, "missing" if value is _MISSING else "must not be null")
+            raise _invalid(path, "must not be null" if name in data else "missing")
         read = self._read(value, path)
-        if self.values is None:
-            return read
-        if read in self.values:
-            return self.values[self.values.index(read)]  # as declared: an enum member, say
-        named = [str(choice) for choice in self.values if choice is not None]
-        expected = " or ".join((", ".join(named[:-1]), named[-1])) if named[1:] else named[0]
-        raise _invalid(path, f"unknown value {excerpt(value)} (expected {expected})")
+        if self.values is not None and read not in self.values:
+            named = [str(choice) for choice in self.values if choice is not None]
+            expected = " or ".join((", ".join(named[:-1]), named[-1])) if named[1:] else named[0]
+            raise _invalid(path, f"unknown value {excerpt(value)} (expected {expected})")
+        return read if self.values is None else self.values[self.values.index(read)]
 
     def _read(self, value: Any, path: str) -> Any:
         match self.kind:
@@ -79,12 +73,8 @@ class Spec:
         raise _wrong(path, f"{'an' if expected == 'array' else 'a'} {expected}", value)
 
     def _text(self, value: str, path: str) -> str | datetime:
-        if not value.isascii():
-            try:
-                value.encode()
-            except UnicodeEncodeError:
-                # A lone surrogate (\ud800 in JSON) would break Home Assistant's JSON encoder.
-                raise _invalid(path, "not valid Unicode text") from None
+        if not value.isascii() and _LONE_SURROGATE.search(value):
+            raise _invalid(path, "not valid Unicode text")
         if self.max_length is not None and len(value) > self.max_length:
             raise _invalid(path, f"longer than {self.max_length} characters")
         if self.kind == "string":
@@ -109,15 +99,13 @@ class Spec:
             raise _invalid(path, "not a finite number")
         low, high = self.minimum, self.maximum
         if (low is not None and number < low) or (high is not None and number > high):
-            if high is None:
-                bounds = f"at least {low:g}"
-            else:
-                bounds = f"at most {high:g}" if low is None else f"{low:g} to {high:g}"
+            bounds = f"at most {high:g}" if low is None else f"at least {low:g}"
+            if low is not None and high is not None:
+                bounds = f"{low:g} to {high:g}"
             raise _invalid(path, f"{excerpt(value)} is out of range ({bounds})")
         if self.kind == "number":
             return number
-        # JavaScript has one number type: 5 and 5.0 are the same value there.
-        if not number.is_integer():
+        if not number.is_integer():  # JavaScript has one number type: 5.0 is 5
             raise _wrong(path, "an integer", value)
         if abs(value) > MAX_SAFE_INTEGER:
             raise _invalid(path, "beyond the integers a JavaScript number holds exactly")
@@ -253,11 +241,7 @@ class FrontendInfo:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class HistoryStats:
-    """Figures the server derives from its own sample history; None until enough samples.
-
-    An availability is None until the samples cover 1 h of its 24 h window, or 24 h of its 7 d
-    one; the covered hours say how far each window is (servers before 0.2.0 leave them out).
-    """
+    """Figures the server derives from its own sample history; None until enough samples."""
 
     availability_24h_percent: float | None = member("number", null=True, minimum=0, maximum=100)
     availability_7d_percent: float | None = member("number", null=True, minimum=0, maximum=100)
@@ -326,10 +310,6 @@ class StatusDocument:
         return [check.name for check in self.checks if not check.ok]
 
 
-_MISSING: Final = object()
-_TYPES: Final = {bool: "boolean", int: "number", float: "number", str: "string", list: "array"}
-
-
 def _invalid(path: str, problem: str) -> HAsyncInvalidResponseError:
     return HAsyncInvalidResponseError(f"{path or 'document'}: {problem}")
 
@@ -367,10 +347,7 @@ def parse_json(body: bytes | str) -> Any:
 
 
 def parse_status(body: bytes | str, redact: Callable[[str], str] | None = None) -> StatusDocument:
-    """Parse a status document from its JSON text; ``redact`` cleans every string first.
-
-    A server that echoes the token in a document does not get it into the model that way.
-    """
+    """Parse a status document from its JSON text; ``redact`` takes an echoed token out first."""
     data = parse_json(body)
     return StatusDocument.from_dict(data if redact is None else redact_json(data, redact))
 

@@ -2,18 +2,19 @@
 
 import asyncio
 import codecs
-from collections import deque
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
+import io
 import re
 from typing import Final, Self
 
 import aiohttp
 
-from .errors import HAsyncInvalidResponseError, client_errors
+from .errors import HAsyncInvalidResponseError, Redact, client_errors
 
 MAX_EVENT_BYTES: Final = 1 << 20  # the longest line or event data the decoder buffers
 _LINE_END: Final = re.compile(r"\r\n|\r|\n")
+type Connect = Callable[[], Awaitable[aiohttp.ClientResponse]]  # opens the response, or raises
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,23 +27,16 @@ class SSEEvent:
 
 
 class SSEDecoder:
-    """Incremental Server-Sent Events parser, following the WHATWG rules.
-
-    Lines end in CRLF, LF or CR (a CRLF pair may be split across chunks); ``data`` lines join with
-    newlines; an event is dispatched at a blank line, and only if it has data.
-    """
+    """Incremental Server-Sent Events parser, following the WHATWG rules."""
 
     def __init__(self, max_size: int = MAX_EVENT_BYTES) -> None:
-        """Start with empty buffers."""
-        self._decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+        """Start with empty buffers; utf-8-sig drops a leading byte order mark, as WHATWG says."""
+        self._decoder = codecs.getincrementaldecoder("utf-8-sig")(errors="replace")
         self._max_size = max_size
-        self._pending: list[str] = []  # an unfinished line, in the pieces it arrived in
-        self._pending_size = 0
+        self._pending = io.StringIO()  # an unfinished line
         self._skip_lf = False
-        self._started = False
         self._event = ""
-        self._data: list[str] = []
-        self._data_size = 0
+        self._data = io.StringIO()  # each data line with a newline
         self.last_event_id: str | None = None
         self.retry_ms: int | None = None
         self._error: HAsyncInvalidResponseError | None = None
@@ -69,42 +63,29 @@ class SSEDecoder:
         return events
 
     def _feed(self, text: str, events: list[SSEEvent]) -> None:
-        if not self._started and text:
-            self._started = True
-            text = text.removeprefix("\ufeff")
-        if self._skip_lf and text:
-            self._skip_lf = False
-            text = text.removeprefix("\n")
-        position = 0
-        for match in _LINE_END.finditer(text):
-            line = text[position : match.start()]
-            if self._pending:
-                line = "".join((*self._pending, line))
-                self._pending, self._pending_size = [], 0
-            if len(line) > self._max_size:
+        if text:  # else the chunk ended inside a UTF-8 sequence: nothing decoded yet
+            text = text.removeprefix("\n") if self._skip_lf else text
+            self._skip_lf = text.endswith("\r")  # the LF of a CRLF may open the next chunk
+        pieces = _LINE_END.split(text)
+        for index, piece in enumerate(pieces):
+            self._pending.write(piece)
+            if self._pending.tell() > self._max_size:
                 raise HAsyncInvalidResponseError("an event stream line exceeds the size limit")
-            if (event := self._line(line)) is not None:
-                events.append(event)
-            position = match.end()
-            if match.group() == "\r" and position == len(text):
-                self._skip_lf = True  # the LF of a CRLF may open the next chunk
-        if position < len(text):
-            self._pending.append(text[position:])
-            self._pending_size += len(text) - position
-            if self._pending_size > self._max_size:
-                raise HAsyncInvalidResponseError("an event stream line exceeds the size limit")
+            if index < len(pieces) - 1:  # a line end follows: the line is complete
+                line, self._pending = self._pending.getvalue(), io.StringIO()
+                if (event := self._line(line)) is not None:
+                    events.append(event)
 
     def _line(self, line: str) -> SSEEvent | None:
         if not line:  # dispatch
-            event_type, data = self._event or "message", self._data
-            self._event, self._data, self._data_size = "", [], 0
-            return SSEEvent(event_type, "\n".join(data), self.last_event_id) if data else None
+            event_type, data = self._event or "message", self._data.getvalue()
+            self._event, self._data = "", io.StringIO()
+            return SSEEvent(event_type, data[:-1], self.last_event_id) if data else None
         name, _, value = line.partition(":")
         value = value.removeprefix(" ")  # empty without a colon
         if name == "data":
-            self._data.append(value)
-            self._data_size += len(value) + 1
-            if self._data_size > self._max_size:
+            self._data.write(f"{value}\n")
+            if self._data.tell() > self._max_size:
                 raise HAsyncInvalidResponseError("an event's data exceeds the size limit")
         elif name == "event":
             self._event = value
@@ -118,20 +99,14 @@ class SSEDecoder:
 class HAsyncEventStream:
     """An ``/api/v1/events`` response, read event by event; ``async with`` opens and closes it."""
 
-    def __init__(
-        self,
-        connect: Callable[[], Awaitable[aiohttp.ClientResponse]],
-        *,
-        idle_timeout: float,
-        redact: Callable[[str], str] = str,
-    ) -> None:
+    def __init__(self, connect: Connect, *, idle_timeout: float, redact: Redact) -> None:
         """Take how to connect, how long silence may last, and how to clean error messages."""
         self._connect = connect
         self._idle_timeout = idle_timeout
         self._redact = redact
         self._response: aiohttp.ClientResponse | None = None
         self.decoder = SSEDecoder()
-        self._pending: deque[SSEEvent] = deque()
+        self._pending: Iterator[SSEEvent] = iter(())  # of the last chunk's events
 
     async def __aenter__(self) -> Self:
         """Connect; raise the client's errors if the server does not open a stream."""
@@ -148,7 +123,7 @@ class HAsyncEventStream:
         """Return the next event, or None when the server closed the stream."""
         if self._response is None:
             raise RuntimeError("the event stream is not open")
-        while not self._pending:
+        while (event := next(self._pending, None)) is None:
             self.decoder.raise_for_error()
             silence = f"no data on the event stream for {self._idle_timeout:g} seconds"
             with client_errors(silence, self._redact):
@@ -156,5 +131,5 @@ class HAsyncEventStream:
                     chunk = await self._response.content.readany()
             if not chunk:
                 return None
-            self._pending.extend(self.decoder.feed(chunk))
-        return self._pending.popleft()
+            self._pending = iter(self.decoder.feed(chunk))
+        return event
