@@ -350,7 +350,6 @@ async def harness(
     hass.bus.async_listen(EVENT_ALERT, h.events.append)
     assert await hass.config_entries.async_setup(entry.entry_id)
     await hass.async_block_till_done()
-    h.coordinator.listener._min_backoff = 0.01
     await wait_until(lambda: h.coordinator.pushes >= 1)
     yield h
     await hass.config_entries.async_unload(entry.entry_id)

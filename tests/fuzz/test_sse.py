@@ -214,7 +214,6 @@ async def test_pushed_to_the_coordinator(  # noqa: PLR0917 - fixtures and drawn 
     """Pushed garbage is skipped: no failed update, no log line, the last valid document wins."""
     caplog.set_level(logging.INFO)
     coordinator: HAsyncDataUpdateCoordinator = entry.runtime_data.coordinator
-    coordinator.listener._min_backoff = 0.005  # reconnect at once, as after a poll
     pieces = data.draw(cuts(stream))
     raw_server.routes[EVENTS_PATH] = stream_replies(pieces, close=close, delay=0)
     # The polls that the end of a stream triggers get the sentinel too: whichever comes last,
