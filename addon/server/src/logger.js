@@ -2,7 +2,9 @@
 // Secrets registered with redact() are replaced in every line as a last line of defence; the code
 // never passes tokens to the logger in the first place. Error and fatal records also go to the
 // observer (src/errors.js counts them), redacted the same way. `fatal` is for what would end a
-// process (an uncaught exception, a failed start); it is always written.
+// process (an uncaught exception, a failed start); it is always written. Once the stream fails
+// (EPIPE: whoever read the log went away), lines are dropped, not written: the stream's error
+// would come back as an uncaught exception, whose fatal record would fail the same way, without end.
 
 const RANK = { debug: 10, info: 20, warning: 30, error: 40, fatal: 50 };
 
@@ -19,7 +21,7 @@ const RANK = { debug: 10, info: 20, warning: 30, error: 40, fatal: 50 };
  */
 
 /**
- * @param {{level?: 'debug'|'info'|'warning'|'error', stream?: {write(s: string): unknown}, clock?: () => Date}} [options]
+ * @param {{level?: 'debug'|'info'|'warning'|'error', stream?: {write(s: string): unknown, on?: Function}, clock?: () => Date}} [options]
  * @returns {Logger}
  */
 export function createLogger({ level = 'info', stream = process.stdout, clock = () => new Date() } = {}) {
@@ -27,12 +29,18 @@ export function createLogger({ level = 'info', stream = process.stdout, clock = 
   /** @type {Set<string>} */
   const secrets = new Set();
   let observer = null;
+  let broken = false;
+  if (typeof stream.on === 'function') {
+    stream.on('error', () => {
+      broken = true;
+    });
+  }
 
   const write = (lvl, msg) => {
     if (RANK[lvl] < min) return;
     let text = String(msg).replace(/\r?\n/g, ' | ');
     for (const secret of secrets) text = text.split(secret).join('[redacted]');
-    stream.write(`${timestamp(clock())} ${lvl.toUpperCase()} ${text}\n`);
+    if (!broken) stream.write(`${timestamp(clock())} ${lvl.toUpperCase()} ${text}\n`);
     if (RANK[lvl] >= RANK.error) observer?.(lvl, text);
   };
 

@@ -84,6 +84,21 @@ for (const signal of ['SIGTERM', 'SIGINT']) {
   });
 }
 
+test('a closed log pipe: SIGTERM still ends the process at once, with no uncaught EPIPE recorded', async (t) => {
+  const dataDir = tempDir(t);
+  const server = await spawnServer(t, { env: { HASYNC_DATA_DIR: dataDir } });
+  // Whoever read the log went away: the next line written gets EPIPE.
+  server.child.stdout.destroy();
+  const sent = Date.now();
+  server.child.kill('SIGTERM');
+  assert.deepEqual(await server.exit, { code: 0, signal: null });
+  // Not by the 5 s bound: a failed log write must not turn into a loop of fatal records.
+  assert.ok(Date.now() - sent < 4000, `exited after ${Date.now() - sent} ms`);
+  const db = openDb(path.join(dataDir, 'hasync.db'), { readonly: true });
+  t.after(() => db.close());
+  assert.deepEqual(query(db, 'SELECT coalesce(sum(fatal), 0) AS fatal FROM error_windows'), [{ fatal: 0 }]);
+});
+
 test('rotate-token: prints the new token; the running server rejects the old one within 5 s', async (t) => {
   const dataDir = tempDir(t);
   const server = await spawnServer(t, { env: { HASYNC_DATA_DIR: dataDir } });

@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { EventEmitter } from 'node:events';
 import { test } from 'node:test';
 import { createLogger, errorText } from '../src/logger.js';
 import { capture } from '../test-support/harness.js';
@@ -68,4 +69,20 @@ test('fatal is always written; error and fatal records reach the observer, redac
     ['error', 'lost a sample | with [redacted]'],
     ['fatal', 'uncaught exception: boom'],
   ]);
+});
+
+test('a stream that failed (EPIPE) gets no more lines; records still reach the observer', () => {
+  const stream = new EventEmitter();
+  const written = [];
+  stream.write = (line) => written.push(line);
+  const log = createLogger({ stream });
+  const seen = [];
+  log.observe((level) => seen.push(level));
+  log.info('before');
+  stream.emit('error', Object.assign(new Error('write EPIPE'), { code: 'EPIPE' }));
+  log.info('after');
+  log.fatal('uncaught exception: write EPIPE');
+  assert.equal(written.length, 1);
+  assert.match(written[0], /INFO before/);
+  assert.deepEqual(seen, ['fatal']);
 });
