@@ -245,6 +245,14 @@ export function createConnectionGuard({
      * were refused or closed.
      */
     stats: () => ({ open: open.size, cap, accepting: paused === null, busiest: Math.max(0, ...[...byAddress.values()].map((m) => m.size)), ...counts }),
+    /**
+     * Shutdown: close every connection with no request in progress. Node's closeIdleConnections()
+     * leaves a connection that never sent a request (or sent part of one) open, and the shutdown
+     * would wait its whole grace period for it.
+     */
+    closeIdle() {
+      for (const [socket, s] of open) if (s.active === 0) socket.destroy();
+    },
     stop() {
       stopped = true;
       clearInterval(timer);

@@ -290,8 +290,12 @@ export function createApp(config, options = {}) {
       if (server) {
         const closed = new Promise((resolve) => server.close(resolve));
         sse?.closeAll();
-        server.closeIdleConnections();
-        const sweeper = setInterval(() => server.closeIdleConnections(), 50);
+        const closeIdle = () => {
+          server.closeIdleConnections();
+          connections?.closeIdle();
+        };
+        closeIdle();
+        const sweeper = setInterval(closeIdle, 50);
         let timer;
         const timedOut = await Promise.race([
           closed.then(() => false),
