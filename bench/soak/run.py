@@ -13,7 +13,8 @@ After a warm-up (default 5 min, not judged: V8 tiers up the hot code, which maps
 binary, and the heap and SQLite caches fill), each server's RSS, anonymous and file-backed parts
 are read from /proc/<pid>/status every 10 s. Reported per server: growth % (mean of the last three
 samples against the first three), the leak slope (least squares, MiB/h) over the whole run, its
-second half and its last third, with request counts and latencies. The run levels off when growth
+second half and its last third, the plateau (mean RSS over the last third), with request counts
+and latencies. The run levels off when growth
 is at most 5 % and the last third's slope at most 1 MiB/h: a slope that small needs a long last
 third to be told from noise, hence the hour by default; `--minutes 120` is the long soak.
 
@@ -275,6 +276,10 @@ def figures_of(s: Soaked, minutes: float) -> dict[str, Any]:
         "slope_mib_per_hour": slope_since(s.samples, 0),
         "slope_second_half_mib_per_hour": slope_since(s.samples, 1 / 2),
         "slope_last_third_mib_per_hour": last_third,
+        "plateau_mib": statistics.mean(
+            rss for t, rss, *_ in s.samples if t >= s.samples[-1][0] * 2 / 3
+        )
+        / 1024,
         "levels_off": growth <= GOAL_GROWTH_PERCENT and last_third <= GOAL_SLOPE_MIB_PER_HOUR,
         "heap_first_mib": heaps[0] / MIB if heaps else None,
         "heap_last_mib": heaps[-1] / MIB if heaps else None,
@@ -330,9 +335,12 @@ def markdown_of(args: argparse.Namespace, runs: dict[str, dict[str, Any]]) -> st
                 ),
             ),
             row(
-                "Levels off (growth and last-third slope within their goals)",
+                "Levels off (growth and last-third slope within their goals); plateau",
                 "",
-                lambda f: "yes" if f["levels_off"] else "**no**",
+                lambda f: (
+                    ("yes" if f["levels_off"] else "**no**")
+                    + f"; {f['plateau_mib']:.1f} MiB (mean RSS over the last third)"
+                ),
             ),
             row(
                 "Anonymous / file-backed RSS, first → last",
