@@ -14,9 +14,9 @@ binary, and the heap and SQLite caches fill), each server's RSS, anonymous and f
 are read from /proc/<pid>/status every 10 s. Reported per server: growth % (mean of the last three
 samples against the first three), the leak slope (least squares, MiB/h) over the whole run, its
 second half and its last third, the plateau (mean RSS over the last third), with request counts
-and latencies. The run levels off when growth
-is at most 5 % and the last third's slope at most 1 MiB/h: a slope that small needs a long last
-third to be told from noise, hence the hour by default; `--minutes 120` is the long soak.
+and latencies. The run levels off when growth is at most 5 % and the last third's slope at most
+1 MiB/h: a slope that small needs a long last third to be told from noise, hence the hour by
+default; `--minutes 120` is the long soak.
 
     .venv/bin/python bench/soak/run.py [--minutes 60] [--rate 50] [--warmup 300] [--node 24]
                                        [--allocator both|system|image]
