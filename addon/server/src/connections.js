@@ -246,9 +246,9 @@ export function createConnectionGuard({
      */
     stats: () => ({ open: open.size, cap, accepting: paused === null, busiest: Math.max(0, ...[...byAddress.values()].map((m) => m.size)), ...counts }),
     /**
-     * Shutdown: close every connection with no request in progress. Node's closeIdleConnections()
-     * leaves a connection that never sent a request (or sent part of one) open, and the shutdown
-     * would wait its whole grace period for it.
+     * Shutdown: close every connection with no request in progress, idle keep-alive ones and those
+     * that never sent a request (or sent part of one). Node's closeIdleConnections() leaves the
+     * latter open, and the shutdown would wait its whole grace period for them.
      */
     closeIdle() {
       for (const [socket, s] of open) if (s.active === 0) socket.destroy();

@@ -278,8 +278,8 @@ export function createApp(config, options = {}) {
   }
 
   /**
-   * Stop accepting, end SSE streams, let in-flight requests finish (closing idle keep-alive
-   * connections as they go idle), then checkpoint and close the database.
+   * Stop accepting, end SSE streams, let in-flight requests finish (closing every connection
+   * without a request in progress as it goes idle), then checkpoint and close the database.
    */
   function stop() {
     stopping ??= (async () => {
@@ -290,12 +290,8 @@ export function createApp(config, options = {}) {
       if (server) {
         const closed = new Promise((resolve) => server.close(resolve));
         sse?.closeAll();
-        const closeIdle = () => {
-          server.closeIdleConnections();
-          connections?.closeIdle();
-        };
-        closeIdle();
-        const sweeper = setInterval(closeIdle, 50);
+        connections.closeIdle();
+        const sweeper = setInterval(() => connections.closeIdle(), 50);
         let timer;
         const timedOut = await Promise.race([
           closed.then(() => false),
