@@ -49,6 +49,8 @@ SAMPLE_EVERY_S = 10.0
 MIB = 1024 * 1024
 DOCKERFILE = REPO / "addon" / "Dockerfile"
 JEMALLOC = "libjemalloc.so.2"
+# t (s), VmRSS, RssAnon, RssFile (KiB), V8 heap used (bytes)
+Sample = tuple[float, int, int, int, int | None]
 
 
 def image_allocator_env() -> dict[str, str]:
@@ -162,7 +164,7 @@ class Soaked:
     pushes: list[int] = field(default_factory=lambda: [0])
     load: Load = field(init=False)  # the judged load, set after the warm-up
     # (seconds since the end of the warm-up, VmRSS, RssAnon, RssFile in KiB, heap used in bytes)
-    samples: list[tuple[float, int, int, int, int | None]] = field(default_factory=list)
+    samples: list[Sample] = field(default_factory=list)
 
     async def sample(self, session: aiohttp.ClientSession, elapsed: float) -> None:
         """Record one sample: /proc figures, and the V8 heap from the status document."""
@@ -238,10 +240,15 @@ async def soak(servers: list[Soaked], minutes: float, rate: float, warmup: float
                     await stream
 
 
-def slope_since(samples: list[tuple[float, int, int, int, int | None]], fraction: float) -> float:
-    """Least-squares slope of RSS (MiB/h) over the samples after ``fraction`` of the run."""
+def tail_of(samples: list[Sample], fraction: float) -> list[Sample]:
+    """Return the samples after ``fraction`` of the run."""
     end = samples[-1][0]
-    tail = [s for s in samples if s[0] >= end * fraction]
+    return [s for s in samples if s[0] >= end * fraction]
+
+
+def slope_since(samples: list[Sample], fraction: float) -> float:
+    """Least-squares slope of RSS (MiB/h) over the samples after ``fraction`` of the run."""
+    tail = tail_of(samples, fraction)
     return linear_slope([t / 3600 for t, *_ in tail], [rss / 1024 for _, rss, *_ in tail])
 
 
@@ -276,10 +283,7 @@ def figures_of(s: Soaked, minutes: float) -> dict[str, Any]:
         "slope_mib_per_hour": slope_since(s.samples, 0),
         "slope_second_half_mib_per_hour": slope_since(s.samples, 1 / 2),
         "slope_last_third_mib_per_hour": last_third,
-        "plateau_mib": statistics.mean(
-            rss for t, rss, *_ in s.samples if t >= s.samples[-1][0] * 2 / 3
-        )
-        / 1024,
+        "plateau_mib": statistics.mean(rss for _, rss, *_ in tail_of(s.samples, 2 / 3)) / 1024,
         "levels_off": growth <= GOAL_GROWTH_PERCENT and last_third <= GOAL_SLOPE_MIB_PER_HOUR,
         "heap_first_mib": heaps[0] / MIB if heaps else None,
         "heap_last_mib": heaps[-1] / MIB if heaps else None,
