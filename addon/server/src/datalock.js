@@ -8,6 +8,7 @@ import path from 'node:path';
 import { openHeld } from './sqlite-handles.js';
 
 export const LOCK_FILE = 'hasync.lock';
+const LOCK_WAIT_MS = 1000;
 
 export class DataDirLocked extends Error {
   /** @param {string} dir */
@@ -18,13 +19,17 @@ export class DataDirLocked extends Error {
 }
 
 /**
- * Take the data directory's lock, or throw DataDirLocked at once when another process holds it.
+ * Take the data directory's lock, or throw DataDirLocked when another process holds it.
  * @param {typeof import('better-sqlite3')} Database
  * @param {string} dir
  * @returns {{release(): void}}
  */
 export function lockDataDir(Database, dir) {
-  const raw = openHeld(Database, path.join(dir, LOCK_FILE), { timeout: 0 });
+  // Two starts at the same moment each take a brief shared lock while opening; without a wait, each
+  // can find the other's and both give up. The wait is SQLite's busy handler, which retries from no
+  // lock at all, so it cannot deadlock; a running server holds its lock for good and still stops a
+  // start, LOCK_WAIT_MS later.
+  const raw = openHeld(Database, path.join(dir, LOCK_FILE), { timeout: LOCK_WAIT_MS });
   try {
     // An exclusive transaction that is never committed: the lock, without writing a byte (and with
     // the journal in memory, without a -journal file beside it).

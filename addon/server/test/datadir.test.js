@@ -2,19 +2,24 @@
 // existing database file is never re-initialised, public error bodies name no path, and a database
 // that cannot be written still reports its instance id.
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
 import fs from 'node:fs';
 import path from 'node:path';
 import { test } from 'node:test';
 import { loadConfig } from '../src/config.js';
+import { LOCK_FILE, lockDataDir } from '../src/datalock.js';
 import { createLogger } from '../src/logger.js';
 import { requireLoader } from '../src/native.js';
 import { createApp } from '../src/server.js';
 import {
   capture,
+  Database,
   FRONTEND_FIXTURE,
   openDb,
   query,
   request,
+  SERVER_DIR,
   spawnCli,
   spawnServer,
   startApp,
@@ -67,6 +72,31 @@ test('a simultaneous double start on an empty data dir, 20 times: the second fai
       db.close();
     }
   }
+});
+
+test("another process's brief read of the lock file does not stop a start (both starts of a race once failed)", async (t) => {
+  // What a racing start does while it opens the lock file: a shared lock, held for a moment. The
+  // start waits it out instead of taking it for a running server.
+  const dir = tempDir(t);
+  const reader = spawn(
+    process.execPath,
+    [
+      '--input-type=module',
+      '-e',
+      `import Database from 'better-sqlite3';
+       const db = new Database(${JSON.stringify(path.join(dir, LOCK_FILE))});
+       db.exec('BEGIN');
+       db.prepare('SELECT count(*) FROM sqlite_master').get();
+       console.log('held');
+       setTimeout(() => { db.exec('COMMIT'); process.exit(0); }, 150);`,
+    ],
+    { cwd: SERVER_DIR, stdio: ['ignore', 'pipe', 'inherit'] },
+  );
+  t.after(() => reader.exitCode === null && reader.kill('SIGKILL'));
+  await once(reader.stdout, 'data');
+  const lock = lockDataDir(Database, dir);
+  lock.release();
+  assert.deepEqual(await once(reader, 'exit'), [0, null]);
 });
 
 test('the lock is released when the server stops (or is killed): the next start on the same dir works', async (t) => {
